@@ -1,0 +1,23 @@
+"""
+The service layer in one object (IServices), handed to every front end.
+"""
+
+from dataclasses import dataclass
+
+from zope.interface import implementer
+
+from zwms.interfaces import IServices
+
+
+@implementer(IServices)
+@dataclass
+class Services:
+    """home, settings, accounts, directory, mail, logs, relay_memory, clock."""
+    home: object
+    settings: object
+    accounts: object
+    directory: object
+    mail: object
+    logs: object
+    relay_memory: object
+    clock: object

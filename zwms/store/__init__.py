@@ -1,0 +1,4 @@
+"""
+The only package that reads or writes mailboxes, accounts and the index
+(DESIGN.md rule 2).
+"""

@@ -1,0 +1,144 @@
+# -*- test-case-name: tests.test_store -*-
+"""
+In-memory implementations of IAccountStore and IMailStore, for protocol
+tests.  They keep the same contract as the file store (tests/test_store.py
+runs one suite against both).  C{MemoryMailStore.pending = True} makes
+deliver() return Deferreds that fire only when C{release()} is called, to
+test protocols against a slow store.
+"""
+
+import itertools
+import time
+
+from twisted.internet import defer
+from zope.interface import implementer
+
+from zwms.account import (Account, MessageInfo, FOLDERS, check_id,
+                          default_fields, parse_field)
+from zwms.errors import AccountExists, InvalidValue, NoSuchAccount, NoSuchMessage
+from zwms.interfaces import IAccountStore, IMailStore
+
+
+@implementer(IAccountStore)
+class MemoryAccounts:
+    """Accounts in a dict; passwords kept as plain text (tests only)."""
+
+    def __init__(self):
+        self._accounts = {}
+
+    def get(self, account_id):
+        return self._accounts.get(str(account_id).lower())
+
+    def list(self):
+        return sorted(self._accounts)
+
+    def add(self, account_id, password, **fields):
+        aid = check_id(account_id)
+        if aid in self._accounts:
+            raise AccountExists("account %r exists already" % (aid,))
+        values = default_fields()
+        for k, v in fields.items():
+            values[k] = parse_field(k, v) if isinstance(v, str) else v
+        account = Account(aid, password_hash="plain:" + password,
+                          created=time.time(), fields=values)
+        self._accounts[aid] = account
+        return account
+
+    def delete(self, account_id, remove_mail=True):
+        if self._accounts.pop(str(account_id).lower(), None) is None:
+            raise NoSuchAccount("no account %r" % (account_id,))
+
+    def set(self, account_id, key, value):
+        account = self.get(account_id)
+        if account is None:
+            raise NoSuchAccount("no account %r" % (account_id,))
+        if key == "password":
+            if not value:
+                raise InvalidValue("empty password")
+            account.password_hash = "plain:" + value
+        else:
+            account.fields[key] = parse_field(key, value)
+        return account
+
+    def check_password(self, account_id, password):
+        account = self.get(account_id)
+        return account is not None and account.password_hash == "plain:" + password
+
+
+@implementer(IMailStore)
+class MemoryMailStore:
+    """Messages in a dict of dicts: {account: {(folder, name): bytes}}."""
+
+    pending = False
+
+    def __init__(self):
+        self._mail = {}
+        self._flags = {}
+        self._times = {}
+        self._counter = itertools.count(1)
+        self._waiting = []
+        self.fail_next = None
+
+    def _store(self, deliveries):
+        names = []
+        for d in deliveries:
+            if d.folder not in FOLDERS and not d.folder:
+                raise InvalidValue("bad folder")
+            name = "%012d.eml" % next(self._counter)
+            self._mail.setdefault(d.account_id, {})[(d.folder, name)] = bytes(d.data)
+            self._times[(d.account_id, name)] = time.time()
+            names.append(name)
+        return names
+
+    def deliver(self, deliveries):
+        if self.fail_next is not None:
+            error, self.fail_next = self.fail_next, None
+            return defer.fail(error)
+        if self.pending:
+            d = defer.Deferred()
+            self._waiting.append((d, list(deliveries)))
+            return d
+        return defer.succeed(self._store(deliveries))
+
+    def release(self):
+        """Fire every pending deliver()."""
+        waiting, self._waiting = self._waiting, []
+        for d, deliveries in waiting:
+            d.callback(self._store(deliveries))
+
+    def messages(self, account_id, folder="Inbox"):
+        box = self._mail.get(account_id, {})
+        out = []
+        for (f, name), data in sorted(box.items(), key=lambda kv: kv[0][1]):
+            if f == folder:
+                flags = self._flags.get((account_id, name), set())
+                out.append(MessageInfo(name, f, len(data), self._times[(account_id, name)],
+                                       fetched="fetched" in flags, seen="seen" in flags))
+        return out
+
+    def read(self, account_id, folder, name):
+        try:
+            return self._mail[account_id][(folder, name)]
+        except KeyError:
+            raise NoSuchMessage("%s/%s/%s" % (account_id, folder, name))
+
+    def delete(self, account_id, folder, names):
+        box = self._mail.get(account_id, {})
+        for name in names:
+            box.pop((folder, name), None)
+
+    def mark_fetched(self, account_id, names):
+        for name in names:
+            self._flags.setdefault((account_id, name), set()).add("fetched")
+
+    def usage(self, account_id):
+        box = self._mail.get(account_id, {})
+        return len(box), sum(len(v) for v in box.values())
+
+    def reindex(self, account_id=None):
+        if account_id is None:
+            return sum(len(b) for b in self._mail.values())
+        return len(self._mail.get(account_id, {}))
+
+    def recover(self):
+        return 0
