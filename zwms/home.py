@@ -7,6 +7,7 @@ C{safe_join}, the one way to build a path from untrusted names.
 import os
 
 from zwms.errors import InvalidValue
+from zwms.fileio import atomic_write
 
 #: Folders created under the home at start.
 LAYOUT = (
@@ -14,6 +15,9 @@ LAYOUT = (
     "data/queue", "data/tls", "logs", "run", "backup", "zip", "import/userd",
     "webdir",
 )
+
+#: Files copied from zwms/defaults/ into data/ when missing.
+DEFAULT_FILES = ("spam.dat", "virus.dat")
 
 
 def safe_join(base, *parts):
@@ -84,6 +88,15 @@ class Home:
         return safe_join(self.userd, account_id)
 
     def create(self):
-        """Create the folders of the layout (idempotent)."""
+        """
+        Create the folders of the layout and copy the shipped defaults
+        (data/spam.dat, data/virus.dat) where the home has none (idempotent).
+        """
         for folder in LAYOUT:
             os.makedirs(self.path(folder), exist_ok=True)
+        defaults = os.path.join(os.path.dirname(os.path.abspath(__file__)), "defaults")
+        for name in DEFAULT_FILES:
+            target = self.path("data", name)
+            if not os.path.exists(target):
+                with open(os.path.join(defaults, name), "rb") as f:
+                    atomic_write(target, f.read())

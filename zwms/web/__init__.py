@@ -1,0 +1,1 @@
+"""The web front end (Klein + Jinja2)."""
