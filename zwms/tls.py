@@ -54,10 +54,14 @@ def ensure_certificate(tls_dir, hostname):
 
 def server_context(pem_path):
     """A Twisted server context factory (TLS 1.2+) from a PEM file."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
     from twisted.internet import ssl
     with open(pem_path, "rb") as f:
         pem = f.read()
-    cert = ssl.PrivateCertificate.loadPEM(pem)
-    return ssl.CertificateOptions(privateKey=cert.privateKey.original,
-                                  certificate=cert.original,
+    # cryptography objects: pyOpenSSL has deprecated its own PKey type.
+    key = serialization.load_pem_private_key(pem, password=None)
+    certs = x509.load_pem_x509_certificates(pem)
+    return ssl.CertificateOptions(privateKey=key, certificate=certs[0],
+                                  extraCertChain=certs[1:],
                                   raiseMinimumTo=ssl.TLSVersion.TLSv1_2)

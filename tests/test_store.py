@@ -1,0 +1,737 @@
+"""
+The stores: one suite of mail-store tests and one of account tests, each run
+against the in-memory fake and the file implementation; then what only the
+files have (durability, crash leftovers, reindex, group commit, locking,
+another process's changes); passwords; POP-before-SMTP memory.
+"""
+
+import errno
+import os
+import re
+import sqlite3
+
+from twisted.internet import defer, reactor, task
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+from zope.interface.verify import verifyObject
+
+from tests.helpers import make_services
+from zwms import fileio
+from zwms.account import Delivery, FOLDERS
+from zwms.config import Settings
+from zwms.errors import (AccountExists, InvalidValue, LicenseOver, NoSuchAccount,
+                         NoSuchMessage)
+from zwms.fileio import TMP_PREFIX, atomic_write
+from zwms.home import Home
+from zwms.interfaces import IAccountStore, IMailStore, IRelayMemory
+from zwms.store import mailstore as mailstore_module
+from zwms.store import passwords
+from zwms.store.accounts import CorruptAccount, FileAccounts
+from zwms.store.mailstore import FileMailStore, StoreStopped
+from zwms.store.memory import MemoryAccounts, MemoryMailStore
+from zwms.store.relay_memory import RelayMemory
+
+
+def call(f, *args):
+    """Call a store method that may answer now or with a Deferred."""
+    return defer.maybeDeferred(f, *args)
+
+
+# -- the mail store suite ------------------------------------------------------
+
+
+class MailStoreTestsMixin:
+    """What every IMailStore does; C{self.store} is set by the subclass."""
+
+    def test_interface(self):
+        self.assertTrue(verifyObject(IMailStore, self.store))
+
+    @defer.inlineCallbacks
+    def test_deliver_read_list(self):
+        names = yield call(self.store.deliver, [Delivery("alice", b"first\r\n")])
+        more = yield call(self.store.deliver, [Delivery("alice", b"second message\r\n")])
+        self.assertEqual(len(names), 1)
+        infos = self.store.messages("alice")
+        self.assertEqual([i.name for i in infos], names + more)
+        self.assertEqual([i.size for i in infos], [7, 16])
+        self.assertEqual([i.folder for i in infos], ["Inbox", "Inbox"])
+        self.assertFalse(any(i.fetched or i.seen for i in infos))
+        self.assertLessEqual(infos[0].received, infos[1].received)
+        self.assertEqual(self.store.read("alice", "Inbox", names[0]), b"first\r\n")
+        self.assertEqual(self.store.read("alice", "Inbox", more[0]), b"second message\r\n")
+
+    @defer.inlineCallbacks
+    def test_one_message_several_mailboxes(self):
+        data = bytes(range(256)) * 40
+        names = yield call(self.store.deliver, [Delivery("alice", data), Delivery("bob", data),
+                                                Delivery("alice", data, "Spam")])
+        self.assertEqual(len(names), 3)
+        self.assertEqual(len(set(names)), 3)
+        self.assertEqual(self.store.read("bob", "Inbox", names[1]), data)
+        self.assertEqual(self.store.read("alice", "Spam", names[2]), data)
+        self.assertEqual([i.name for i in self.store.messages("alice", "Spam")], [names[2]])
+        self.assertEqual([i.name for i in self.store.messages("alice")], [names[0]])
+
+    @defer.inlineCallbacks
+    def test_names_are_uidl_safe_and_sorted(self):
+        names = []
+        for i in range(20):
+            names += (yield call(self.store.deliver, [Delivery("alice", b"m%d" % i)]))
+        self.assertEqual(sorted(names), names)
+        for name in names:
+            self.assertTrue(re.match(r"^[\x21-\x7e]{1,70}$", name), name)
+
+    def test_empty_mailbox(self):
+        self.assertEqual(self.store.messages("alice"), [])
+        self.assertEqual(self.store.messages("alice", "Trash"), [])
+        self.assertEqual(tuple(self.store.usage("alice")), (0, 0))
+
+    @defer.inlineCallbacks
+    def test_usage_counts_every_folder(self):
+        yield call(self.store.deliver, [Delivery("alice", b"12345"),
+                                        Delivery("alice", b"123", "Sent"),
+                                        Delivery("bob", b"1")])
+        self.assertEqual(tuple(self.store.usage("alice")), (2, 8))
+        self.assertEqual(tuple(self.store.usage("bob")), (1, 1))
+
+    @defer.inlineCallbacks
+    def test_delete(self):
+        names = yield call(self.store.deliver, [Delivery("alice", b"a"), Delivery("alice", b"b"),
+                                                Delivery("alice", b"c")])
+        yield call(self.store.delete, "alice", "Inbox", [names[0], names[2]])
+        self.assertEqual([i.name for i in self.store.messages("alice")], [names[1]])
+        self.assertRaises(NoSuchMessage, self.store.read, "alice", "Inbox", names[0])
+        self.assertEqual(tuple(self.store.usage("alice")), (1, 1))
+        # Deleting what is gone is no error.
+        yield call(self.store.delete, "alice", "Inbox", [names[0]])
+
+    @defer.inlineCallbacks
+    def test_mark_fetched(self):
+        names = yield call(self.store.deliver, [Delivery("alice", b"a"), Delivery("alice", b"b")])
+        yield call(self.store.mark_fetched, "alice", [names[1]])
+        self.assertEqual([(i.name, i.fetched) for i in self.store.messages("alice")],
+                         [(names[0], False), (names[1], True)])
+
+    def test_read_missing(self):
+        self.assertRaises(NoSuchMessage, self.store.read, "alice", "Inbox", "1234.abcdef")
+
+    def test_bad_folder_refused(self):
+        return self.assertFailure(call(self.store.deliver, [Delivery("alice", b"x", "")]),
+                                  InvalidValue)
+
+    @defer.inlineCallbacks
+    def test_reindex_counts(self):
+        yield call(self.store.deliver, [Delivery("alice", b"a"), Delivery("alice", b"b", "Sent"),
+                                        Delivery("bob", b"c")])
+        self.assertEqual(self.store.reindex("alice"), 2)
+        self.assertEqual(self.store.reindex(), 3)
+        self.assertEqual(len(self.store.messages("alice")), 1)
+
+
+class MemoryMailStoreTests(MailStoreTestsMixin, TestCase):
+    def setUp(self):
+        self.store = MemoryMailStore()
+
+
+class FileMailStoreTestsBase(TestCase):
+    """A file store over a scratch home with accounts alice and bob."""
+
+    def setUp(self):
+        self.services = make_services(self.mktemp(), memory=False)
+        self.services.settings.set("DOMAIN", "example.com")
+        self.home = self.services.home
+        for aid in ("alice", "bob"):
+            self.services.accounts.add(aid, "pw")
+        self.store = self.services.mail
+        self.addCleanup(self.store.stop)
+
+    def folder(self, aid="alice", folder="Inbox"):
+        return os.path.join(self.home.userd, aid, "mail", folder)
+
+    def files(self, aid="alice", folder="Inbox"):
+        return sorted(os.listdir(self.folder(aid, folder)))
+
+    def index_rows(self, aid="alice"):
+        db = sqlite3.connect(self.home.index_db)
+        try:
+            return db.execute("SELECT folder, name, size FROM messages WHERE account = ? "
+                              "ORDER BY name", (aid,)).fetchall()
+        finally:
+            db.close()
+
+
+class FileMailStoreTests(MailStoreTestsMixin, FileMailStoreTestsBase):
+    """The shared suite, then what only the file store does."""
+
+    @defer.inlineCallbacks
+    def test_layout_and_names(self):
+        names = yield self.store.deliver([Delivery("alice", b"hello")])
+        self.assertEqual(self.files(), [names[0] + ".eml"])
+        self.assertTrue(re.match(r"^\d{19}\.[0-9a-f]{6}$", names[0]))
+        with open(os.path.join(self.folder(), names[0] + ".eml"), "rb") as f:
+            self.assertEqual(f.read(), b"hello")
+
+    def test_durable_when_fired(self):
+        """The Deferred fires only once the file and its index row are there."""
+        def check(names):
+            self.assertTrue(os.path.exists(os.path.join(self.folder(), names[0] + ".eml")))
+            self.assertEqual(self.index_rows(), [("Inbox", names[0], 3)])
+            self.assertFalse([n for n in self.files() if n.startswith(TMP_PREFIX)])
+        return self.store.deliver([Delivery("alice", b"abc")]).addCallback(check)
+
+    @defer.inlineCallbacks
+    def test_user_folder_created(self):
+        names = yield self.store.deliver([Delivery("alice", b"x", "Projects 2024")])
+        self.assertEqual(self.files(folder="Projects 2024"), [names[0] + ".eml"])
+
+    @defer.inlineCallbacks
+    def test_hostile_names_refused(self):
+        for folder in ("../bob", "a/b", ".hidden", "x\x00"):
+            yield self.assertFailure(self.store.deliver([Delivery("alice", b"x", folder)]),
+                                     InvalidValue)
+        yield self.assertFailure(self.store.deliver([Delivery("../bob", b"x")]), InvalidValue)
+        self.assertRaises(NoSuchMessage, self.store.read, "alice", "Inbox", "../../account.cfg")
+        self.assertRaises(NoSuchMessage, self.store.read, "alice", "Inbox", "..")
+        self.assertRaises(InvalidValue, self.store.messages, "alice", "../bob")
+        yield self.assertFailure(self.store.delete("alice", "Inbox", ["../x"]), NoSuchMessage)
+
+    @defer.inlineCallbacks
+    def test_delete_removes_file(self):
+        names = yield self.store.deliver([Delivery("alice", b"a"), Delivery("alice", b"b")])
+        count = yield self.store.delete("alice", "Inbox", [names[0], "1.abcdef"])
+        self.assertEqual(count, 1)
+        self.assertEqual(self.files(), [names[1] + ".eml"])
+
+    @defer.inlineCallbacks
+    def test_no_mailbox_fails(self):
+        yield self.assertFailure(self.store.deliver([Delivery("ghost", b"x")]), NoSuchAccount)
+        self.assertFalse(os.path.exists(os.path.join(self.home.userd, "ghost")))
+
+    @defer.inlineCallbacks
+    def test_failing_write_leaves_nothing(self):
+        real_write, calls = os.write, []
+
+        def write(fd, data):
+            calls.append(fd)
+            if len(calls) == 2:  # the second message of the job
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real_write(fd, data)
+
+        self.patch(fileio.os, "write", write)
+        yield self.assertFailure(
+            self.store.deliver([Delivery("alice", b"one"), Delivery("bob", b"two")]), OSError)
+        self.assertEqual(self.files("alice"), [])
+        self.assertEqual(self.files("bob"), [])
+        self.assertEqual(self.index_rows("alice"), [])
+        self.assertEqual(self.store.messages("alice"), [])
+
+    @defer.inlineCallbacks
+    def test_failing_rename_leaves_nothing(self):
+        def rename(src, dst):
+            raise OSError(errno.EIO, "I/O error")
+
+        self.patch(mailstore_module.os, "rename", rename)
+        yield self.assertFailure(self.store.deliver([Delivery("alice", b"one")]), OSError)
+        self.assertEqual(self.files(), [])
+
+    @defer.inlineCallbacks
+    def test_failing_index_leaves_nothing(self):
+        real_apply = FileMailStore._apply
+
+        def apply(store, db, job, names, removed):
+            if job.kind == "deliver" and job.args[0][2] == b"poison":
+                raise sqlite3.OperationalError("disk I/O error")
+            return real_apply(store, db, job, names, removed)
+
+        self.patch(FileMailStore, "_apply", apply)
+        self.store._gate.clear()
+        good = self.store.deliver([Delivery("alice", b"good")])
+        bad = self.store.deliver([Delivery("alice", b"poison")])
+        self.store._gate.set()
+        names = yield good
+        yield self.assertFailure(bad, sqlite3.OperationalError)
+        # The failed job took only its own file with it.
+        self.assertEqual(self.files(), [names[0] + ".eml"])
+        self.assertEqual([i.name for i in self.store.messages("alice")], names)
+
+    @defer.inlineCallbacks
+    def test_failing_commit_fails_the_batch(self):
+        real_connect = mailstore_module.connect
+
+        class FailingCommit:
+            def __init__(self, db):
+                self.db = db
+
+            def execute(self, sql, *args):
+                if sql == "COMMIT":
+                    raise sqlite3.OperationalError("database is locked")
+                return self.db.execute(sql, *args)
+
+            def __getattr__(self, name):
+                return getattr(self.db, name)
+
+        yield self.store.stop()
+        self.patch(mailstore_module, "connect", lambda path: FailingCommit(real_connect(path)))
+        store = FileMailStore(self.home, reactor=reactor)
+        self.addCleanup(store.stop)
+        yield self.assertFailure(store.deliver([Delivery("alice", b"x")]),
+                                 sqlite3.OperationalError)
+        self.assertEqual(self.files(), [])
+
+    @defer.inlineCallbacks
+    def test_writer_survives_a_bug(self):
+        names = yield self.store.deliver([Delivery("alice", b"a")])
+
+        def broken(store, removed):
+            raise RuntimeError("a bug")
+
+        self.patch(FileMailStore, "_remove_files", broken)
+        yield self.assertFailure(self.store.delete("alice", "Inbox", names), RuntimeError)
+        self.flushLoggedErrors(RuntimeError)
+        self.patch(FileMailStore, "_remove_files", lambda store, removed: None)
+        more = yield self.store.deliver([Delivery("alice", b"b")])
+        self.assertEqual([i.name for i in self.store.messages("alice")], more)
+
+    @defer.inlineCallbacks
+    def test_group_commit(self):
+        """Deliveries queued together share one folder fsync and one commit."""
+        fsyncs, dir_syncs, batches = [], [], []
+        real_fsync, real_fsync_dir = os.fsync, mailstore_module.fsync_dir
+        real_batch = FileMailStore._run_batch
+
+        def fsync(fd):
+            fsyncs.append(fd)
+            return real_fsync(fd)
+
+        def fsync_dir(path):
+            dir_syncs.append(path)
+            return real_fsync_dir(path)
+
+        def run_batch(store, db, batch):
+            batches.append(len(batch))
+            return real_batch(store, db, batch)
+
+        self.patch(os, "fsync", fsync)
+        self.patch(mailstore_module, "fsync_dir", fsync_dir)
+        self.patch(FileMailStore, "_run_batch", run_batch)
+        self.store._gate.clear()  # hold the writer while 50 jobs queue up
+        ds = [self.store.deliver([Delivery("alice", b"message %d" % i)]) for i in range(50)]
+        self.store._gate.set()
+        results = yield defer.gatherResults(ds)
+        self.assertEqual(batches, [50])
+        self.assertEqual(dir_syncs, [self.folder()])
+        self.assertEqual(len(fsyncs), 51)  # 50 files + the folder once
+        self.assertEqual(len(self.store.messages("alice")), 50)
+        self.assertEqual(len({r[0] for r in results}), 50)
+
+    @defer.inlineCallbacks
+    def test_stop_finishes_queued_jobs(self):
+        self.store._gate.clear()
+        ds = [self.store.deliver([Delivery("bob", b"%d" % i)]) for i in range(10)]
+        stopped = self.store.stop()
+        self.store._gate.set()
+        names = yield defer.gatherResults(ds)
+        yield stopped
+        self.assertEqual(len(self.files("bob")), 10)
+        self.assertEqual(len(names), 10)
+        yield self.assertFailure(self.store.deliver([Delivery("bob", b"late")]), StoreStopped)
+
+    def test_stop_without_writes(self):
+        store = FileMailStore(self.home, reactor=reactor)
+        d = store.stop()
+        self.assertEqual(self.successResultOf(d), None)
+
+    @defer.inlineCallbacks
+    def test_mark_fetched_only_inbox(self):
+        names = yield self.store.deliver([Delivery("alice", b"x", "Sent")])
+        yield self.store.mark_fetched("alice", names)
+        self.assertFalse(self.store.messages("alice", "Sent")[0].fetched)
+
+    @defer.inlineCallbacks
+    def test_crash_leftovers_swept(self):
+        yield self.store.deliver([Delivery("alice", b"kept")])
+        for folder in (self.folder(), self.folder("bob", "Spam")):
+            with open(os.path.join(folder, TMP_PREFIX + "0123456789abcdef"), "wb") as f:
+                f.write(b"half a messa")
+        doomed = os.path.join(self.home.userd, TMP_PREFIX + "del-carol-1")
+        os.makedirs(os.path.join(doomed, "mail", "Inbox"))
+        self.assertEqual(self.store.recover(), 3)
+        self.assertEqual(len(self.files()), 1)
+        self.assertEqual(self.files("bob", "Spam"), [])
+        self.assertFalse(os.path.exists(doomed))
+        self.assertEqual(self.store.recover(), 0)
+
+    @defer.inlineCallbacks
+    def test_index_rebuilt_when_deleted(self):
+        names = yield self.store.deliver([Delivery("alice", b"one"), Delivery("alice", b"two"),
+                                          Delivery("bob", b"three", "Drafts")])
+        yield self.store.stop()
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(self.home.index_db + suffix):
+                os.unlink(self.home.index_db + suffix)
+        store = FileMailStore(self.home, reactor=reactor)
+        self.addCleanup(store.stop)
+        self.assertEqual(store.messages("alice"), [])
+        store.recover()  # at start: a missing index is rebuilt
+        self.assertEqual([i.name for i in store.messages("alice")], names[:2])
+        self.assertEqual([i.size for i in store.messages("bob", "Drafts")], [5])
+        self.assertEqual(store.read("bob", "Drafts", names[2]), b"three")
+
+    @defer.inlineCallbacks
+    def test_reindex_keeps_flags_and_follows_files(self):
+        names = yield self.store.deliver([Delivery("alice", b"one"), Delivery("alice", b"two")])
+        yield self.store.mark_fetched("alice", [names[0]])
+        os.unlink(os.path.join(self.folder(), names[1] + ".eml"))
+        atomic_write(os.path.join(self.folder(), "imported-1.eml"), b"from the old server")
+        atomic_write(os.path.join(self.folder(), "notes.txt"), b"not a message")
+        self.assertEqual(self.store.reindex("alice"), 2)
+        infos = {i.name: i for i in self.store.messages("alice")}
+        self.assertEqual(sorted(infos), sorted([names[0], "imported-1"]))
+        self.assertTrue(infos[names[0]].fetched)
+        self.assertFalse(infos["imported-1"].fetched)
+        self.assertEqual(infos["imported-1"].size, 19)
+        self.assertEqual(self.store.read("alice", "Inbox", "imported-1"), b"from the old server")
+
+    @defer.inlineCallbacks
+    def test_reindex_all_drops_gone_accounts(self):
+        yield self.store.deliver([Delivery("alice", b"a"), Delivery("bob", b"b")])
+        self.services.accounts.delete("bob", remove_mail=True)
+        self.assertEqual(self.store.messages("bob"), [])  # forgotten with the folder
+        self.assertEqual(self.store.reindex(), 1)
+
+    @defer.inlineCallbacks
+    def test_deleted_account_mail_does_not_come_back(self):
+        yield self.store.deliver([Delivery("bob", b"old mail")])
+        self.services.accounts.delete("bob", remove_mail=True)
+        self.services.accounts.add("bob", "new-pw")
+        self.assertEqual(self.store.messages("bob"), [])
+        self.assertEqual(tuple(self.store.usage("bob")), (0, 0))
+
+    @defer.inlineCallbacks
+    def test_mail_kept_without_emldel(self):
+        names = yield self.store.deliver([Delivery("bob", b"kept mail")])
+        self.services.accounts.delete("bob", remove_mail=False)
+        self.assertEqual(self.files("bob"), [names[0] + ".eml"])
+        self.services.accounts.add("bob", "new-pw")
+        self.assertEqual([i.name for i in self.store.messages("bob")], names)
+
+    @defer.inlineCallbacks
+    def test_two_processes_share_the_index(self):
+        """zwms-admin's store and the server's store see each other's mail."""
+        other = FileMailStore(self.home, reactor=reactor)
+        self.addCleanup(other.stop)
+        a = yield self.store.deliver([Delivery("alice", b"from server")])
+        b = yield other.deliver([Delivery("alice", b"from admin")])
+        self.assertEqual([i.name for i in self.store.messages("alice")], a + b)
+        self.assertEqual([i.name for i in other.messages("alice")], a + b)
+
+    def test_reads_from_other_threads(self):
+        from twisted.internet.threads import deferToThread
+        d = self.store.deliver([Delivery("alice", b"threaded")])
+        d.addCallback(lambda names: deferToThread(
+            lambda: (self.store.messages("alice")[0].name == names[0],
+                     self.store.read("alice", "Inbox", names[0]))))
+        d.addCallback(self.assertEqual, (True, b"threaded"))
+        return d
+
+
+# -- the account store suite ---------------------------------------------------
+
+
+class AccountStoreTestsMixin:
+    """What every IAccountStore does; C{self.accounts} is set by the subclass."""
+
+    def test_interface(self):
+        self.assertTrue(verifyObject(IAccountStore, self.accounts))
+
+    def test_add_get(self):
+        account = self.accounts.add("Alice", "secret", name="Alice Kim", maxmails="100",
+                                    capacity="20M", locked=True)
+        self.assertEqual(account.id, "alice")
+        got = self.accounts.get("ALICE")
+        self.assertEqual(got.id, "alice")
+        self.assertEqual(got.name, "Alice Kim")
+        self.assertEqual(got.maxmails, 100)
+        self.assertEqual(got.capacity, 20 * 1024 * 1024)
+        self.assertTrue(got.locked)
+        self.assertTrue(got.active)  # a default
+        self.assertEqual(got.forwardmode, "notice")
+        self.assertNotEqual(got.password_hash, "secret")
+        self.assertIsNone(self.accounts.get("nobody"))
+
+    def test_list_sorted(self):
+        for aid in ("carol", "alice", "bob"):
+            self.accounts.add(aid, "pw")
+        self.assertEqual(self.accounts.list(), ["alice", "bob", "carol"])
+
+    def test_duplicate(self):
+        self.accounts.add("alice", "pw")
+        self.assertRaises(AccountExists, self.accounts.add, "ALICE", "other")
+
+    def test_bad_id(self):
+        for aid in ("", "../x", "a b", ".hidden", "a/b", "x" * 65):
+            self.assertRaises(InvalidValue, self.accounts.add, aid, "pw")
+        self.assertEqual(self.accounts.list(), [])
+
+    def test_bad_field(self):
+        self.assertRaises(InvalidValue, self.accounts.add, "alice", "pw", maxmails="lots")
+        self.assertRaises(InvalidValue, self.accounts.add, "alice", "pw", colour="red")
+
+    def test_set(self):
+        self.accounts.add("alice", "pw")
+        updated = self.accounts.set("alice", "capacity", "1G")
+        self.assertEqual(updated.capacity, 1024 ** 3)
+        self.accounts.set("alice", "forward", "Boss@Example.com")
+        self.assertEqual(self.accounts.get("alice").forward, "boss@example.com")
+        self.assertRaises(InvalidValue, self.accounts.set, "alice", "active", "maybe")
+        self.assertRaises(InvalidValue, self.accounts.set, "alice", "nosuchkey", "1")
+        self.assertRaises(NoSuchAccount, self.accounts.set, "bob", "name", "Bob")
+        self.assertEqual(self.accounts.get("alice").capacity, 1024 ** 3)
+
+    def test_passwords(self):
+        self.accounts.add("alice", "old-pw")
+        self.assertTrue(self.accounts.check_password("alice", "old-pw"))
+        self.assertFalse(self.accounts.check_password("alice", "Old-pw"))
+        self.assertFalse(self.accounts.check_password("nobody", "old-pw"))
+        self.accounts.set("alice", "password", "new-pw")
+        self.assertTrue(self.accounts.check_password("alice", "new-pw"))
+        self.assertFalse(self.accounts.check_password("alice", "old-pw"))
+
+    def test_delete(self):
+        self.accounts.add("alice", "pw")
+        self.accounts.add("bob", "pw")
+        self.accounts.delete("ALICE")
+        self.assertIsNone(self.accounts.get("alice"))
+        self.assertEqual(self.accounts.list(), ["bob"])
+        self.assertRaises(NoSuchAccount, self.accounts.delete, "alice")
+
+
+class MemoryAccountTests(AccountStoreTestsMixin, SynchronousTestCase):
+    def setUp(self):
+        self.accounts = MemoryAccounts()
+
+
+class FileAccountTests(AccountStoreTestsMixin, SynchronousTestCase):
+    """The shared suite, then what only the files have."""
+
+    def setUp(self):
+        self.home = Home(self.mktemp())
+        self.home.create()
+        self.settings = Settings(self.home)
+        self.accounts = FileAccounts(self.home, self.settings)
+
+    def cfg(self, aid="alice"):
+        return os.path.join(self.home.userd, aid, "account.cfg")
+
+    def test_layout(self):
+        self.accounts.add("alice", "secret", name="Alice")
+        for folder in FOLDERS:
+            self.assertTrue(os.path.isdir(os.path.join(self.home.userd, "alice", "mail", folder)))
+        with open(self.cfg()) as f:
+            text = f.read()
+        self.assertIn("\nid=alice\n", text)
+        self.assertIn("\nname=Alice\n", text)
+        self.assertIn("\nmaxmails=0\n", text)
+        self.assertIn("\nactive=1\n", text)
+        self.assertRegex(text, r"\npassword=\$argon2id\$")
+        self.assertNotIn("secret", text)
+
+    def test_empty_password_refused(self):
+        self.assertRaises(InvalidValue, self.accounts.add, "alice", "")
+        self.assertRaises(InvalidValue, self.accounts.add, "alice", "a\nb")
+        self.accounts.add("alice", "pw")
+        self.assertRaises(InvalidValue, self.accounts.set, "alice", "password", "")
+        self.assertTrue(self.accounts.check_password("alice", "pw"))
+
+    def test_maxaccounts(self):
+        self.settings.set("MAXACCOUNTS", "2")
+        self.accounts.add("alice", "pw")
+        self.accounts.add("bob", "pw")
+        self.assertRaises(LicenseOver, self.accounts.add, "carol", "pw")
+        self.assertEqual(self.accounts.list(), ["alice", "bob"])
+        self.accounts.delete("bob")
+        self.accounts.add("carol", "pw")
+        self.settings.set("MAXACCOUNTS", "0")
+        self.accounts.add("dave", "pw")
+        self.assertEqual(len(self.accounts.list()), 3)
+
+    def test_corrupt_account_file(self):
+        self.accounts.add("alice", "pw")
+        with open(self.cfg()) as f:
+            lines = f.read().splitlines()
+        number = next(i for i, line in enumerate(lines, 1) if line.startswith("maxmails="))
+        lines[number - 1] = "maxmails=lots"
+        atomic_write(self.cfg(), ("\n".join(lines) + "\n").encode())
+        error = self.assertRaises(CorruptAccount, self.accounts.get, "alice")
+        self.assertIsInstance(error, InvalidValue)
+        self.assertIn("%s:%d:" % (self.cfg(), number), str(error))
+        self.assertIn("lots", str(error))
+        self.assertEqual(error.line, number)
+        # The rest keeps working.
+        self.assertEqual(self.accounts.list(), ["alice"])
+        self.assertFalse(self.accounts.check_password("alice", "pw"))
+        self.assertEqual(self.accounts.hosting_addresses(), {})
+        self.assertRaises(InvalidValue, self.accounts.set, "alice", "name", "x")
+
+    def test_corrupt_lines(self):
+        self.accounts.add("alice", "pw")
+        for text, line in ((b"id=alice\njunk without equals\n", 2),
+                           (b"id=alice\ncolour=red\n", 2),
+                           (b"id=mallory\n", 0),
+                           (b"id=alice\nname=\xff\xfe\n", 2),
+                           (b"created=yesterday\n", 1)):
+            atomic_write(self.cfg(), text)
+            error = self.assertRaises(CorruptAccount, self.accounts.get, "alice")
+            self.assertEqual(error.line, line, text)
+            self.assertTrue(str(error).startswith(self.cfg()))
+
+    def test_missing_fields_take_defaults(self):
+        self.accounts.add("alice", "pw")
+        atomic_write(self.cfg(), b"# by hand\nid=alice\nmaxmails=5\n")
+        account = self.accounts.get("alice")
+        self.assertEqual(account.maxmails, 5)
+        self.assertTrue(account.relay)
+
+    def test_change_by_other_process_seen_at_once(self):
+        self.accounts.add("alice", "pw")
+        self.assertFalse(self.accounts.get("alice").locked)  # now cached
+        admin = FileAccounts(self.home, self.settings)
+        admin.set("alice", "locked", "1")
+        self.assertTrue(self.accounts.get("alice").locked)
+        admin.set("alice", "password", "changed")
+        self.assertTrue(self.accounts.check_password("alice", "changed"))
+        admin.add("bob", "pw")
+        self.assertEqual(self.accounts.list(), ["alice", "bob"])
+        admin.delete("bob")
+        self.assertIsNone(self.accounts.get("bob"))
+
+    def test_hand_edit_seen_at_once(self):
+        self.accounts.add("alice", "pw")
+        self.assertEqual(self.accounts.get("alice").name, "")
+        with open(self.cfg()) as f:
+            text = f.read().replace("\nname=\n", "\nname=Edited By Hand\n")
+        atomic_write(self.cfg(), text.encode())
+        self.assertEqual(self.accounts.get("alice").name, "Edited By Hand")
+
+    def test_cached_account_not_shared(self):
+        self.accounts.add("alice", "pw")
+        self.accounts.get("alice").fields["maxmails"] = 99
+        self.assertEqual(self.accounts.get("alice").maxmails, 0)
+
+    def test_delete_keeps_mail_without_emldel(self):
+        self.accounts.add("alice", "pw")
+        self.accounts.delete("alice", remove_mail=False)
+        self.assertTrue(os.path.isdir(os.path.join(self.home.userd, "alice", "mail", "Inbox")))
+        self.assertIsNone(self.accounts.get("alice"))
+        self.assertEqual(self.accounts.list(), [])
+        self.accounts.add("alice", "pw2")
+        self.assertTrue(self.accounts.check_password("alice", "pw2"))
+
+    def test_delete_removes_folder(self):
+        self.accounts.add("alice", "pw")
+        self.accounts.delete("alice", remove_mail=True)
+        self.assertEqual(os.listdir(self.home.userd),
+                         [n for n in os.listdir(self.home.userd) if n.startswith(".")])
+
+    def test_hosting_addresses(self):
+        self.accounts.add("alice", "pw", address="Webmaster@Shop.com")
+        self.accounts.add("bob", "pw")
+        self.assertEqual(self.accounts.hosting_addresses(), {"webmaster@shop.com": "alice"})
+        FileAccounts(self.home, self.settings).set("bob", "address", "info@bob.io")
+        self.assertEqual(self.accounts.hosting_addresses(),
+                         {"webmaster@shop.com": "alice", "info@bob.io": "bob"})
+
+    def test_hosting_addresses_hand_edit_seen_after_recheck(self):
+        now = [0.0]
+        accounts = FileAccounts(self.home, self.settings, monotonic=lambda: now[0])
+        accounts.add("alice", "pw")
+        self.assertEqual(accounts.hosting_addresses(), {})
+        with open(self.cfg()) as f:
+            text = f.read().replace("\naddress=\n", "\naddress=me@alice.net\n")
+        atomic_write(self.cfg(), text.encode())
+        now[0] += 2.5
+        self.assertEqual(accounts.hosting_addresses(), {"me@alice.net": "alice"})
+
+
+# -- passwords ------------------------------------------------------------------
+
+
+class PasswordTests(SynchronousTestCase):
+    def test_hash_and_verify(self):
+        hashed = passwords.hash_password("s3cret 비밀")
+        self.assertTrue(hashed.startswith("$argon2id$"))
+        self.assertTrue(passwords.verify_password(hashed, "s3cret 비밀"))
+        self.assertFalse(passwords.verify_password(hashed, "s3cret"))
+        self.assertNotEqual(passwords.hash_password("x"), passwords.hash_password("x"))
+
+    def test_garbage_never_raises(self):
+        good = passwords.hash_password("pw")
+        for garbage in ("", "plain:pw", "$argon2id$", "$argon2id$v=19$m=x,t=1,p=1$abc$def",
+                        good[:-5], good.replace("$v=19", "$v=99"), None, 42):
+            self.assertFalse(passwords.verify_password(garbage, "pw"), garbage)
+        self.assertFalse(passwords.verify_password(good, None))
+
+    def test_default_parameters_still_verify(self):
+        passwords.use_test_hasher(False)
+        self.addCleanup(passwords.use_test_hasher)
+        strong = passwords.DEFAULT_HASHER.hash("pw")
+        cheap = passwords.FAST_FOR_TESTS.hash("pw")
+        self.assertTrue(passwords.verify_password(strong, "pw"))
+        self.assertTrue(passwords.verify_password(cheap, "pw"))
+        self.assertTrue(passwords.needs_rehash(cheap))
+        self.assertFalse(passwords.needs_rehash(strong))
+
+
+# -- POP-before-SMTP memory -----------------------------------------------------
+
+
+class RelayMemoryTests(SynchronousTestCase):
+    def setUp(self):
+        self.clock = task.Clock()
+        self.services = make_services(self.mktemp(), clock=self.clock)
+        self.settings = self.services.settings
+        self.memory = self.services.relay_memory
+
+    def test_interface(self):
+        self.assertTrue(verifyObject(IRelayMemory, self.memory))
+
+    def test_remember_and_expire(self):
+        self.settings.set("RELAYIPAUTHTTL", "60")
+        self.memory.remember("10.0.0.1", "alice")
+        self.assertEqual(self.memory.recent("10.0.0.1"), "alice")
+        self.assertIsNone(self.memory.recent("10.0.0.2"))
+        self.clock.advance(60)
+        self.assertEqual(self.memory.recent("10.0.0.1"), "alice")
+        self.clock.advance(1)
+        self.assertIsNone(self.memory.recent("10.0.0.1"))
+
+    def test_login_again_renews(self):
+        self.settings.set("RELAYIPAUTHTTL", "60")
+        self.memory.remember("10.0.0.1", "alice")
+        self.clock.advance(50)
+        self.memory.remember("10.0.0.1", "bob")
+        self.clock.advance(50)
+        self.assertEqual(self.memory.recent("10.0.0.1"), "bob")
+
+    def test_ttl_change_applies(self):
+        self.memory.remember("10.0.0.1", "alice")
+        self.clock.advance(120)
+        self.assertEqual(self.memory.recent("10.0.0.1"), "alice")  # default 1800 s
+        self.settings.set("RELAYIPAUTHTTL", "100")
+        self.assertIsNone(self.memory.recent("10.0.0.1"))
+
+    def test_bounded(self):
+        memory = RelayMemory(self.settings, self.clock, max_entries=3)
+        for i in range(5):
+            memory.remember("10.0.0.%d" % i, "u%d" % i)
+        self.assertEqual(len(memory), 3)
+        self.assertIsNone(memory.recent("10.0.0.0"))
+        self.assertIsNone(memory.recent("10.0.0.1"))
+        self.assertEqual(memory.recent("10.0.0.4"), "u4")
+
+    def test_expired_entries_dropped(self):
+        self.settings.set("RELAYIPAUTHTTL", "10")
+        for i in range(100):
+            self.memory.remember("10.0.%d.1" % i, "alice")
+        self.clock.advance(11)
+        self.memory.remember("10.9.9.9", "bob")
+        self.assertEqual(len(self.memory), 1)
