@@ -97,8 +97,9 @@ class DNSWorld:
         if reactor is None:
             from twisted.internet import reactor
         factory = _Factory(authorities=self.zones)
-        proto = dns.DNSDatagramProtocol(factory)
         for _ in range(20):
+            # a new protocol each try: a stopped port keeps its transport
+            proto = dns.DNSDatagramProtocol(factory)
             udp = reactor.listenUDP(0, proto, interface="127.0.0.1")
             try:
                 tcp = reactor.listenTCP(udp.getHost().port, factory, interface="127.0.0.1")

@@ -167,6 +167,13 @@ class UserTests(CLITestCase):
         self.assertIn("alice", err)
         self.assertIsNone(self.accounts().get("bob"))
 
+    def test_maxaccounts(self):
+        self.add_alice()
+        self.assertCLI(0, "config", "set", "MAXACCOUNTS", "1")
+        _, err = self.assertCLI(1, "user", "add", "bob", "pw")
+        self.assertIn("MAXACCOUNTS", err)
+        self.assertEqual(self.accounts().list(), ["alice"])
+
     def test_empty_password_refused(self):
         self.assertCLI(2, "user", "add", "alice", "")
         self.assertIsNone(self.accounts().get("alice"))

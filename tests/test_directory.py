@@ -55,6 +55,13 @@ class DirectoryTestsMixin:
         self.services.settings.set("MULTIDOMAINS", "")
         self.assertEqual(self.directory.local_domains(), {"example.com"})
 
+    def test_domain_added_by_other_process_seen_at_once(self):
+        from zwms.config import Settings
+        self.assertEqual(self.directory.resolve("alice@new.example").kind, "foreign")
+        Settings(self.services.home).set("MULTIDOMAINS", "other.org,third.net,new.example")
+        self.assertEqual(self.directory.resolve("alice@new.example"),
+                         Resolution("local", ("alice",)))
+
     def test_hosting_domain_is_not_a_local_domain(self):
         self.assertNotIn("hosted.co.kr", self.directory.local_domains())
 
@@ -262,6 +269,13 @@ class MemoryDirectoryTests(DirectoryTestsMixin, SynchronousTestCase):
 
 class FileDirectoryTests(DirectoryTestsMixin, SynchronousTestCase):
     memory = False
+
+    def test_damaged_account_is_not_unknown(self):
+        """Mail for an account whose file is damaged waits (error), never 550."""
+        atomic_write(os.path.join(self.services.home.userd, "bob", "account.cfg"),
+                     b"id=bob\nmaxmails=many\n")
+        self.assertRaises(InvalidValue, self.directory.resolve, "bob@example.com")
+        self.assertEqual(self.directory.resolve("alice@example.com").accounts, ("alice",))
 
     def test_hosting_address_set_by_other_process(self):
         from zwms.store.accounts import FileAccounts

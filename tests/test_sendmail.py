@@ -271,6 +271,26 @@ class SendmailOverSMTPTests(Base):
         self.assertNotIn(b"\xed", server.transactions[0]["data"].partition(b"\r\n\r\n")[0])
         self.assertEqual(second.get_all("From"), ["Bob <bob@example.com>"])
 
+    def test_no_header_injection_from_arguments(self):
+        server = self.start_server()
+        status, _ = self.sendmail(["-F", "Eve\r\nBcc: victim@remote.test", "-f",
+                                   "eve@example.com", "carol@example.com"], b"Subject: x\n\ny")
+        self.assertEqual(status, 0)
+        status, _ = self.mail(["-r", "Eve\r\nSmith <eve@example.com>",
+                               "-s", "hi\nBcc: victim@remote.test", "carol@example.com"], b"y")
+        self.assertEqual(status, 0)
+        for t in server.transactions:
+            head = t["data"].partition(b"\r\n\r\n")[0]
+            self.assertFalse(any(line.startswith(b"Bcc") for line in head.split(b"\r\n")),
+                             head)
+            self.assertEqual(t["recipients"], ["carol@example.com"])
+            self.assertTrue(t["data"].endswith(b"\r\n\r\ny\r\n"))
+        self.assertIn(b"From: Eve Smith <eve@example.com>\r\n", server.transactions[1]["data"])
+        status, err = self.mail(["-r", "Eve\nBcc: victim@remote.test <eve@example.com>",
+                                 "carol@example.com"], b"y")
+        self.assertEqual(status, 64, err)
+        self.assertEqual(len(server.transactions), 2)
+
     def test_body_without_headers(self):
         server = self.start_server()
         status, _ = self.sendmail(["carol@example.com"], b"just a line\nand another\n")

@@ -83,7 +83,8 @@ class GreetingAndExtensionsTests(SynchronousTestCase):
 
     def test_helo_needs_a_name(self):
         client = Client(make_factory(self.services))
-        self.assertEqual(client.cmd(b"EHLO"), ["501 Error. HELO and EHLO need a valid domain name"])
+        self.assertEqual(client.cmd(b"EHLO"),
+                         ["501 Error. HELO and EHLO need a valid domain name"])
         self.assertEqual(client.cmd(b"HELO a\x01b"),
                          ["501 Error. HELO and EHLO need a valid domain name"])
         self.assertFalse(client.closed)
@@ -138,9 +139,11 @@ class SimpleCommandTests(SynchronousTestCase):
         c = self.client
         self.assertEqual(c.cmd(b"DATA"), ["503 Error. Need MAIL command"])
         self.assertEqual(c.cmd(b"MAIL FROM:<bob@remote.example>"), ["250 Sender address accepted"])
-        self.assertEqual(c.cmd(b"MAIL FROM:<bob@remote.example>"), ["503 Error. Nested MAIL command"])
+        self.assertEqual(c.cmd(b"MAIL FROM:<bob@remote.example>"),
+                         ["503 Error. Nested MAIL command"])
         self.assertEqual(c.cmd(b"DATA"), ["554 Error. No valid recipients"])
-        self.assertEqual(c.cmd(b"RCPT alice@example.com"), ["501 Error. Syntax: RCPT TO:<address>"])
+        self.assertEqual(c.cmd(b"RCPT alice@example.com"),
+                         ["501 Error. Syntax: RCPT TO:<address>"])
         self.assertEqual(c.cmd(b"RCPT TO:<alice@example.com> NOTIFY=NEVER"),
                          ["555 Error. Parameter not recognized"])
 
@@ -304,7 +307,8 @@ class StartTLSTests(SynchronousTestCase):
         self.assertEqual(client.cmd(b"STARTTLS"), ["220 Ready to start TLS"])
         self.assertFalse(client.protocol.authenticated)
         client.ehlo()
-        self.assertEqual(client.cmd(b"RCPT TO:<bob@example.com>"), ["503 Error. Need MAIL command"])
+        self.assertEqual(client.cmd(b"RCPT TO:<bob@example.com>"),
+                         ["503 Error. Need MAIL command"])
         self.assertEqual(client.cmd(b"AUTH PLAIN " + auth), ["235 Authentication successful"])
 
     def test_starttls_takes_no_argument(self):

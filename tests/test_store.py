@@ -281,13 +281,13 @@ class FileMailStoreTests(MailStoreTestsMixin, FileMailStoreTestsBase):
     def test_writer_survives_a_bug(self):
         names = yield self.store.deliver([Delivery("alice", b"a")])
 
-        def broken(store, removed):
+        def broken(store, files):
             raise RuntimeError("a bug")
 
-        self.patch(FileMailStore, "_remove_files", broken)
+        self.patch(FileMailStore, "_unlink", broken)
         yield self.assertFailure(self.store.delete("alice", "Inbox", names), RuntimeError)
         self.flushLoggedErrors(RuntimeError)
-        self.patch(FileMailStore, "_remove_files", lambda store, removed: None)
+        self.patch(FileMailStore, "_unlink", lambda store, files: None)
         more = yield self.store.deliver([Delivery("alice", b"b")])
         self.assertEqual([i.name for i in self.store.messages("alice")], more)
 
@@ -365,9 +365,7 @@ class FileMailStoreTests(MailStoreTestsMixin, FileMailStoreTestsBase):
         names = yield self.store.deliver([Delivery("alice", b"one"), Delivery("alice", b"two"),
                                           Delivery("bob", b"three", "Drafts")])
         yield self.store.stop()
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(self.home.index_db + suffix):
-                os.unlink(self.home.index_db + suffix)
+        os.unlink(self.home.index_db)  # the -wal and -shm files may stay
         store = FileMailStore(self.home, reactor=reactor)
         self.addCleanup(store.stop)
         self.assertEqual(store.messages("alice"), [])

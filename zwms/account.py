@@ -165,13 +165,16 @@ class Account:
 
 
 ADDRESS_RE = re.compile(
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"^[A-Za-z0-9#$&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9#$&'*+/=?^_`{|}~-]+)*"
     r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
     r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 
 
 def is_address(text):
-    """A plain dot-atom address: no quotes, no routes, no %, no !, one @."""
+    """
+    A plain dot-atom address: no quotes, no source routes, one @, and no % or !
+    (the classic relay tricks user%remote@local and bang paths).
+    """
     return len(text) <= 254 and bool(ADDRESS_RE.match(text))
 
 

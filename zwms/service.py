@@ -45,7 +45,7 @@ class ZWMSService(service.MultiService):
         self.reactor = reactor
         self.home = Home(home)
         self.listeners = listeners
-        self.services = None
+        self.layer = None
         self.ports = []
         self.factories = []
         self.bound = []
@@ -69,18 +69,18 @@ class ZWMSService(service.MultiService):
         if swept:
             logs.write(logchannels.SYSTEMSTATUS, "Auto recovery removed %d leftover files" % swept)
         directory = Directory(settings, accounts, self.home)
-        self.services = Services(
+        self.layer = Services(
             home=self.home, settings=settings, accounts=accounts, directory=directory,
             mail=mail, logs=logs, relay_memory=RelayMemory(settings, self.reactor),
             clock=self.reactor)
-        return self.services
+        return self.layer
 
     def _factory(self, name, tls):
         from zwms.pop3.factory import POP3Factory
         from zwms.smtp.factory import SMTPFactory
         from zwms.web.status import status_site
 
-        s = self.services
+        s = self.layer
         if name in ("smtp", "submission", "smtps"):
             return SMTPFactory(s, name, tls_context=tls)
         if name in ("pop3", "pop3s"):
@@ -117,8 +117,8 @@ class ZWMSService(service.MultiService):
 
     def _failed_start(self, failure):
         log.err(failure, "zWMS could not start")
-        if self.services is not None:
-            self.services.logs.write(logchannels.SYSTEMERROR,
+        if self.layer is not None:
+            self.layer.logs.write(logchannels.SYSTEMERROR,
                                      "Start failed: %s" % failure.getErrorMessage())
         if self.reactor.running:
             self.reactor.stop()
@@ -128,17 +128,18 @@ class ZWMSService(service.MultiService):
     @defer.inlineCallbacks
     def stopService(self):
         yield defer.maybeDeferred(service.MultiService.stopService, self)
-        for factory in self.factories:
-            stopping = getattr(factory, "stop_accepting", None)
-            if stopping is not None:
-                stopping()
+        # New commands get 421; stores already under way finish (their 250
+        # follows), then the listeners close.
+        draining = [defer.maybeDeferred(factory.stop_accepting) for factory in self.factories
+                    if getattr(factory, "stop_accepting", None) is not None]
         yield defer.DeferredList([defer.maybeDeferred(p.stopListening) for p in self.ports])
         self.ports = []
+        yield defer.DeferredList(draining)
         try:
             os.unlink(os.path.join(self.home.run, "listen"))
         except FileNotFoundError:
             pass
-        if self.services is not None:
-            yield defer.maybeDeferred(self.services.mail.stop)
-            self.services.logs.write(logchannels.SYSTEMSTATUS, "zWMS stopped")
-            self.services.logs.close()
+        if self.layer is not None:
+            yield defer.maybeDeferred(self.layer.mail.stop)
+            self.layer.logs.write(logchannels.SYSTEMSTATUS, "zWMS stopped")
+            self.layer.logs.close()

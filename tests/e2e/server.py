@@ -86,12 +86,16 @@ class Server:
             return "(no twistd.log)"
 
     def stop(self, timeout=20):
-        """SIGTERM and wait; return the exit code."""
+        """
+        SIGTERM and wait; return True when the server stopped cleanly.
+        twistd ends a clean shutdown by re-raising the signal on itself, so a
+        clean stop exits "killed by SIGTERM" (-15), like systemd expects.
+        """
         if self.process is None or self.process.poll() is not None:
             return self.process.returncode if self.process else None
         self.process.send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(timeout)
+            return self.process.wait(timeout) in (0, -signal.SIGTERM)
         except subprocess.TimeoutExpired:
             self.kill()
             raise AssertionError("twistd zwms did not stop on SIGTERM")

@@ -56,7 +56,7 @@ class ServerCase(unittest.TestCase):
 
     def pop3(self):
         client = poplib.POP3("127.0.0.1", self.server.ports["pop3"], timeout=20)
-        self.addCleanup(lambda: client.sock.close())
+        self.addCleanup(lambda: client.sock and client.sock.close())
         return client
 
     def fetch_all(self, user, password):
@@ -108,7 +108,7 @@ class SmtpToPop3Tests(ServerCase):
              "--data", data_file, "--helo", "swaks.example"],
             capture_output=True, text=True, timeout=60)
         self.assertEqual(sent.returncode, 0, sent.stdout + sent.stderr)
-        self.assertIn("<~  250", sent.stdout)
+        self.assertRegex(sent.stdout, r"<-  250 [^\n]*\n -> QUIT")
         listing = subprocess.run(
             ["curl", "-s", "--max-time", "30", "--user", "carol:carol-pw",
              "pop3://127.0.0.1:%d/" % self.server.ports["pop3"]],
@@ -120,7 +120,8 @@ class SmtpToPop3Tests(ServerCase):
              "pop3://127.0.0.1:%d/1" % self.server.ports["pop3"]],
             capture_output=True, timeout=60)
         self.assertEqual(fetched.returncode, 0, fetched.stderr)
-        self.assertTrue(fetched.stdout.endswith(body.encode()), fetched.stdout[-200:])
+        # swaks ends the data it read with one more CRLF before the dot.
+        self.assertTrue(fetched.stdout.endswith(body.encode() + b"\r\n"), fetched.stdout[-200:])
 
     @unittest.skipIf(NEEDS, "needs %s" % NEEDS)
     def test_curl_pop3s_and_stls(self):
@@ -145,7 +146,7 @@ class SmtpToPop3Tests(ServerCase):
              "--from", "erin@" + DOMAIN, "--to", "alice@" + DOMAIN],
             capture_output=True, text=True, timeout=60)
         self.assertEqual(sent.returncode, 0, sent.stdout + sent.stderr)
-        self.assertIn("Authentication succeeded", sent.stdout)
+        self.assertIn("<~  235 ", sent.stdout)
         bad = subprocess.run(
             ["swaks", "--server", "127.0.0.1", "--port", str(self.server.ports["submission"]),
              "--tls", "--auth", "LOGIN", "--auth-user", "erin", "--auth-password", "wrong",
@@ -171,10 +172,13 @@ class SmtpToPop3Tests(ServerCase):
         self.server.admin("alias", "add", "sales@" + DOMAIN, "gina")
         self.server.admin("domain", "add", "example.org")
         with smtplib.SMTP("127.0.0.1", self.server.ports["smtp"], timeout=20) as s:
+            for rcpt in ("sales@" + DOMAIN, "gina@example.org"):
+                self.assertEqual(s.sendmail("bob@remote.example", [rcpt], message(rcpt)), {})
+            # Two addresses of one mailbox in one transaction: one copy.
             self.assertEqual(s.sendmail("bob@remote.example",
-                                        ["sales@" + DOMAIN, "gina@example.org"],
-                                        message("alias")), {})
-        self.assertEqual(len(self.fetch_all("gina", "gina-pw")), 2)
+                                        ["sales@" + DOMAIN, "gina@" + DOMAIN],
+                                        message("both")), {})
+        self.assertEqual(len(self.fetch_all("gina", "gina-pw")), 3)
         # Quota set while the server runs applies to the next mail.
         self.server.admin("user", "set", "gina", "maxmails", "2")
         with smtplib.SMTP("127.0.0.1", self.server.ports["smtp"], timeout=20) as s:

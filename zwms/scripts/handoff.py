@@ -124,6 +124,9 @@ def parse_mailboxes(text, domain):
     @raise HandoffError: EX_USAGE for a bad address, EX_PERMANENT for a
         mailing list "(NAME)".
     """
+    # Line breaks count as folding white space: nothing given here may
+    # start a new header line.
+    text = re.sub(r"[\r\n]+", " ", text)
     if _LIST_ITEM_RE.search(text):
         raise HandoffError("%s: %s" % (text.strip(), NO_LISTS), EX_PERMANENT)
     try:
@@ -160,7 +163,7 @@ def parse_sender(text, domain):
     Parse an envelope sender (-f ADDR): an address, a bare name (gets
     @DOMAIN), or "<>" / "" for the null sender.
     """
-    text = text.strip()
+    text = " ".join(text.split())
     if text in ("", "<>"):
         return ""
     if text.startswith("<") and text.endswith(">"):
@@ -399,6 +402,8 @@ def handoff(home, sender, recipients, data, settings=None, timeout=TIMEOUT):
     @raise HandoffError: nothing was sent.
     """
     data = crlf(data)
+    if data and not data.endswith(b"\r\n"):
+        data += b"\r\n"     # what SMTP's DATA would do; the same bytes either way
     listeners = read_listen_file(home)
     if listeners:
         for host, port in targets(listeners):
@@ -483,7 +488,7 @@ def deliver_direct(home, settings, sender, recipients, data):
             for aid in resolution.accounts:
                 try:
                     # The SMTP server's own account checks (§36 [수신] 4).
-                    _fired(checker._check_account(aid, "<%s>" % rcpt))
+                    _fired(checker.check_account(aid, "<%s>" % rcpt))
                 except Reply as e:
                     refused.append((rcpt, e.code, e.text))
                     if e.log:

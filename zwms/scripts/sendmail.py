@@ -98,7 +98,8 @@ def parse_args(argv):
             if flag in ("f", "r"):
                 opts.sender = handoff.decode_arg(value(rest, flag))
             elif flag == "F":
-                opts.full_name = handoff.decode_arg(value(rest, flag))
+                # One line: a full name must not open a header of its own.
+                opts.full_name = " ".join(handoff.decode_arg(value(rest, flag)).split())
             elif flag in _ARG_FLAGS:
                 value(rest, flag)
             elif flag == "o":

@@ -258,7 +258,7 @@ class LocalDelivery:
         accepted, refusal = [], None
         for account_id in targets:
             try:
-                yield self._check_account(account_id, detail)
+                yield self.check_account(account_id, detail)
             except Reply as e:
                 # An alias or .rep reaching several accounts still delivers
                 # to those that can receive; the others are logged.
@@ -309,7 +309,7 @@ class LocalDelivery:
         return Message(self, envelope)
 
     @defer.inlineCallbacks
-    def _check_account(self, account_id, detail):
+    def check_account(self, account_id, detail):
         """
         The receiving checks of one local account, in the order of §36 [수신]
         4; raise the matching L{Reply}.

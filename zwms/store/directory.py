@@ -167,6 +167,11 @@ class Directory:
 
     def local_domains(self):
         """DOMAIN and each of MULTIDOMAINS, lower case."""
+        # One stat() of env.cfg: a `zwms-admin domain add` applies at once,
+        # not only after the settings' own recheck interval.
+        refresh = getattr(self.settings, "refresh", None)
+        if refresh is not None:
+            refresh()
         domains = {str(self.settings["DOMAIN"]).lower()}
         domains.update(d.lower() for d in self.settings.list("MULTIDOMAINS"))
         domains.discard("")
@@ -223,6 +228,8 @@ class Directory:
         Where mail for C{address} goes (see the module docstring).
 
         @return: a L{Resolution}.
+        @raise zwms.errors.InvalidValue: the account.cfg of an account it
+            reaches is damaged (the mail must wait, not bounce).
         """
         addr = str(address).strip().lower()
         if "@" not in addr:
@@ -288,9 +295,12 @@ class Directory:
 
     def _account_exists(self, aid):
         try:
-            return self.accounts.get(check_id(aid)) is not None
+            aid = check_id(aid)
         except InvalidValue:
             return False
+        # A damaged account.cfg raises here, on purpose: the caller answers
+        # "try later" (451) instead of bouncing the mail as unknown (550).
+        return self.accounts.get(aid) is not None
 
     # -- logins --------------------------------------------------------------
 

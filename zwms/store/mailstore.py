@@ -157,13 +157,20 @@ class FileMailStore:
         self._thread = None
         self._start_lock = threading.Lock()
         self._stopped = False
-        self._stop_waiters = []
+        self._stopping = None
         self._last_ns = 0
         # Tests clear this to hold the writer and see one batch form.
         self._gate = threading.Event()
         self._gate.set()
         os.makedirs(self.home.data, exist_ok=True)
         self.new_index = not os.path.exists(self.home.index_db)
+        if self.new_index:
+            # A journal left beside a deleted index belongs to no database.
+            for suffix in ("-wal", "-shm"):
+                try:
+                    os.unlink(self.home.index_db + suffix)
+                except FileNotFoundError:
+                    pass
         db = self._db()
         db.execute("PRAGMA journal_mode = WAL")
         db.execute(SCHEMA)
@@ -284,35 +291,23 @@ class FileMailStore:
 
     def stop(self):
         """
-        Finish the queued jobs and stop the writer thread.  Calling it again
-        is harmless.
+        Finish the queued jobs and stop the writer thread (again: harmless).
 
         @return: a Deferred firing once the thread has ended.
         """
         with self._start_lock:
-            first = not self._stopped
             self._stopped = True
             thread = self._thread
         if thread is None:
             self._close_local()
             return defer.succeed(None)
-        if self._stop_waiters is None:  # stopped already
-            return defer.succeed(None)
-        waiter = defer.Deferred()
-        self._stop_waiters.append(waiter)
-        if first:
-            d = defer.Deferred()
-            self._queue.put(_Job("stop", (), d, None))
-
-            def ended(_):
-                thread.join()
-                self._close_local()
-                waiters, self._stop_waiters = self._stop_waiters, None
-                for w in waiters:
-                    w.callback(None)
-
-            d.addCallback(ended)
-        return waiter
+        if self._stopping is None:
+            self._stopping = defer.Deferred()
+            self._queue.put(_Job("stop", (), self._stopping, None))
+            self._stopping.addCallback(lambda _: (thread.join(), self._close_local()))
+        done = defer.Deferred()
+        self._stopping.addBoth(lambda result: (done.callback(None), result)[1])
+        return done
 
     def _close_local(self):
         db = getattr(self._local, "db", None)
@@ -408,7 +403,7 @@ class FileMailStore:
         except BaseException:
             failure = Failure()
             for i in list(written):
-                self._undo(written.pop(i))
+                self._unlink(written.pop(i))
                 results[i] = failure
         removed = []
         try:
@@ -426,7 +421,7 @@ class FileMailStore:
                     results[i] = Failure()
                     db.execute("ROLLBACK TO job")
                     db.execute("RELEASE job")
-                    self._undo(written.pop(i, []))
+                    self._unlink(written.pop(i, []))
             db.execute("COMMIT")
         except BaseException:
             failure = Failure()
@@ -435,9 +430,9 @@ class FileMailStore:
             for i in range(len(work)):
                 if not isinstance(results.get(i), Failure):
                     results[i] = failure
-                self._undo(written.pop(i, []))
+                self._unlink(written.pop(i, []))
             removed = []
-        self._remove_files(removed)
+        self._unlink(removed)
         outcomes = [(job.deferred, results[i]) for i, job in enumerate(work)]
         self.reactor.callFromThread(_fire, outcomes)
 
@@ -480,12 +475,15 @@ class FileMailStore:
                 dirs.add(folder_dir)
                 names.append(name)
         except BaseException:
-            self._undo(files)
+            self._unlink(files)
             raise
         return names, files, dirs
 
-    def _undo(self, files):
-        """Remove the files of a failed job, durably (best effort)."""
+    def _unlink(self, files):
+        """
+        Remove files (failed deliveries, deleted messages) and fsync their
+        folders, best effort: a file left behind is seen again by reindex.
+        """
         folders = set()
         for path, folder in files:
             try:
@@ -523,22 +521,6 @@ class FileMailStore:
                            "AND folder = 'Inbox' AND name = ?", [(aid, n) for n in names])
             return None
         raise AssertionError("unknown job %r" % (job.kind,))
-
-    def _remove_files(self, removed):
-        folders = set()
-        for path, folder in removed:
-            try:
-                os.unlink(path)
-                folders.add(folder)
-            except FileNotFoundError:
-                pass
-            except OSError:
-                pass  # the row is gone; reindex brings the file back
-        for folder in folders:
-            try:
-                fsync_dir(folder)
-            except OSError:
-                pass
 
     # -- reindex (writer thread) ---------------------------------------------
 
