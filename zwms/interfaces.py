@@ -211,3 +211,5 @@ class IServices(Interface):
     logs = Attribute("L{ILogs}")
     relay_memory = Attribute("L{IRelayMemory}")
     clock = Attribute("an IReactorTime")
+    queue = Attribute("the outbound queue (zwms.queue.runner.QueueRunner) or None: "
+                      "enqueue(sender, recipients, data, auto=False, origin='')")

@@ -73,7 +73,21 @@ class ZWMSService(service.MultiService):
             home=self.home, settings=settings, accounts=accounts, directory=directory,
             mail=mail, logs=logs, relay_memory=RelayMemory(settings, self.reactor),
             clock=self.reactor)
+        self.layer.queue = self.build_queue(self.layer)
         return self.layer
+
+    def build_queue(self, services):
+        """The outbound queue runner over data/queue (SPEC Q1, Q2)."""
+        from zwms.queue.mx import MXResolver
+        from zwms.queue.runner import QueueRunner
+        from zwms.queue.spool import Spool
+
+        settings = services.settings
+        return QueueRunner(
+            services, Spool(self.home), self.reactor, MXResolver(settings),
+            self.reactor.connectTCP, port=settings["REMOTEPORT"],
+            lifetime=settings["QUEUELIFETIME"] * 24 * 3600,
+            loopback_is_me=not settings["LOOPBACKMX"])
 
     def _factory(self, name, tls):
         from zwms.pop3.factory import POP3Factory
@@ -110,6 +124,11 @@ class ZWMSService(service.MultiService):
                 port = yield endpoint.listen(wrapped)
                 self.ports.append(port)
                 self.bound.append((name, describe_address(port.getHost())))
+        # "Me" for loop detection (SPEC S8): the addresses SMTP listens on.
+        s.queue.own_addresses.update(
+            port.getHost().host for port, (name, _) in zip(self.ports, self.bound)
+            if name in ("smtp", "submission", "smtps"))
+        yield s.queue.start()
         lines = "".join("%s %s\n" % pair for pair in self.bound)
         atomic_write(os.path.join(self.home.run, "listen"), lines.encode("ascii"))
         s.logs.write(logchannels.SYSTEMSTATUS, "zWMS started: " + ", ".join(
@@ -140,6 +159,8 @@ class ZWMSService(service.MultiService):
         except FileNotFoundError:
             pass
         if self.layer is not None:
+            if self.layer.queue is not None:
+                yield self.layer.queue.stop()
             yield defer.maybeDeferred(self.layer.mail.stop)
             self.layer.logs.write(logchannels.SYSTEMSTATUS, "zWMS stopped")
             self.layer.logs.close()

@@ -12,7 +12,10 @@ from zwms.interfaces import IServices
 @implementer(IServices)
 @dataclass
 class Services:
-    """home, settings, accounts, directory, mail, logs, relay_memory, clock."""
+    """
+    home, settings, accounts, directory, mail, logs, relay_memory, clock, and
+    queue (the outbound QueueRunner; None where nothing is sent out).
+    """
     home: object
     settings: object
     accounts: object
@@ -21,3 +24,4 @@ class Services:
     logs: object
     relay_memory: object
     clock: object
+    queue: object = None

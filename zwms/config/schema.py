@@ -134,6 +134,10 @@ KEYS = (
     _zk("WFCAPA", True, parse_bool, "web folder counts against the account capacity"),
     _zk("ZIPDIR", "./zip/", parse_path, "mailbox zip path"),
     _zk("MAXMAILSIZE", 51200, parse_int, "largest message in KB (max system work size)"),
+    _zk("QUEUELIFETIME", 5, parse_int, "days a queued message is retried before it bounces"),
+    _zk("REMOTEPORT", 25, parse_int, "SMTP port of remote mail servers (change only for tests)"),
+    _zk("LOOPBACKMX", False, parse_bool,
+        "allow MX hosts on 127.0.0.0/8 other than our own listeners (tests only)"),
     # data/env.cfg — the environment page, §4 and §32 (live)
     _ek("DOMAIN", None, parse_domain, "default domain (default: the host's FQDN)"),
     _ek("MULTIDOMAINS", "", parse_domain_list, "other domains: ID@each is a mailbox too"),

@@ -140,12 +140,8 @@ def _alias_problem(virtual, real):
 
 
 def _unique(items):
-    seen, out = set(), []
-    for item in items:
-        if item not in seen:
-            seen.add(item)
-            out.append(item)
-    return out
+    """Items in first-seen order, without repeats."""
+    return list(dict.fromkeys(items))
 
 
 @implementer(IDirectory)
