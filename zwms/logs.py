@@ -74,6 +74,11 @@ class FileLogs:
         """The current file of a channel."""
         return os.path.join(self.directory, "%s.log" % channel)
 
+    def reopen(self):
+        """Reopen every channel's file (after "Delete Logs" removed them)."""
+        for f in self._files.values():
+            f.reopen()
+
     def close(self):
         for f in self._files.values():
             f.close()

@@ -74,6 +74,8 @@ class ZWMSService(service.MultiService):
             mail=mail, logs=logs, relay_memory=RelayMemory(settings, self.reactor),
             clock=self.reactor)
         self.layer.queue = self.build_queue(self.layer)
+        from zwms.routing.router import Router
+        self.layer.router = Router(self.layer)
         return self.layer
 
     def build_queue(self, services):
@@ -92,14 +94,14 @@ class ZWMSService(service.MultiService):
     def _factory(self, name, tls):
         from zwms.pop3.factory import POP3Factory
         from zwms.smtp.factory import SMTPFactory
-        from zwms.web.status import status_site
+        from zwms.web.site import make_site
 
         s = self.layer
         if name in ("smtp", "submission", "smtps"):
             return SMTPFactory(s, name, tls_context=tls)
         if name in ("pop3", "pop3s"):
             return POP3Factory(s, tls_context=tls, implicit_tls=(name == "pop3s"))
-        return status_site(s)
+        return make_site(s, reactor=self.reactor)
 
     def startService(self):
         service.MultiService.startService(self)
@@ -128,7 +130,8 @@ class ZWMSService(service.MultiService):
         s.queue.own_addresses.update(
             port.getHost().host for port, (name, _) in zip(self.ports, self.bound)
             if name in ("smtp", "submission", "smtps"))
-        yield s.queue.start()
+        # The router resumes mailing fan-outs around the queue's own start.
+        yield s.router.start()
         lines = "".join("%s %s\n" % pair for pair in self.bound)
         atomic_write(os.path.join(self.home.run, "listen"), lines.encode("ascii"))
         s.logs.write(logchannels.SYSTEMSTATUS, "zWMS started: " + ", ".join(
@@ -159,8 +162,8 @@ class ZWMSService(service.MultiService):
         except FileNotFoundError:
             pass
         if self.layer is not None:
-            if self.layer.queue is not None:
-                yield self.layer.queue.stop()
+            if self.layer.router is not None:
+                yield self.layer.router.stop()
             yield defer.maybeDeferred(self.layer.mail.stop)
             self.layer.logs.write(logchannels.SYSTEMSTATUS, "zWMS stopped")
             self.layer.logs.close()

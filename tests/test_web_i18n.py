@@ -1,0 +1,62 @@
+"""
+The Korean catalog covers every string the admin pages show: the
+templates' marked strings and the help texts of the account fields and
+settings (which the pages translate).
+"""
+
+import os
+
+from babel.messages.pofile import read_po
+from jinja2.ext import babel_extract
+from twisted.trial.unittest import SynchronousTestCase
+
+from zwms import i18n
+from zwms.account import ACCOUNT_FIELDS
+from zwms.config.schema import KEYS
+from zwms.web.templates import ADMIN_SKIN, skins_root
+
+
+def template_msgids():
+    folder = os.path.join(skins_root(), ADMIN_SKIN)
+    out = set()
+    for name in os.listdir(folder):
+        if name.endswith(".html"):
+            with open(os.path.join(folder, name), "rb") as f:
+                for _, _, msg, _ in babel_extract(f, ("_", "gettext", "ngettext"), [],
+                                                  {"extensions": "jinja2.ext.i18n"}):
+                    msg = msg[0] if isinstance(msg, tuple) else msg
+                    if msg:
+                        out.add(msg)
+    return out
+
+
+class CatalogTests(SynchronousTestCase):
+
+    def catalog(self):
+        with open(i18n.catalog_path("ko"), "rb") as f:
+            return read_po(f, locale="ko")
+
+    def test_every_template_string_translated(self):
+        catalog = self.catalog()
+        missing = sorted(m for m in template_msgids()
+                         if not (catalog.get(m) and catalog.get(m).string))
+        self.assertEqual(missing, [], "add these to zwms/i18n/ko/LC_MESSAGES/zwms.po")
+
+    def test_every_help_text_translated(self):
+        catalog = self.catalog()
+        helps = [f.help for f in ACCOUNT_FIELDS] + [k.help for k in KEYS]
+        missing = sorted(h for h in helps if not (catalog.get(h) and catalog.get(h).string))
+        self.assertEqual(missing, [], "add these to zwms/i18n/ko/LC_MESSAGES/zwms.po")
+
+    def test_placeholders_kept(self):
+        import re
+        for message in self.catalog():
+            if message.id and message.string:
+                self.assertEqual(sorted(re.findall(r"%\(\w+\)", message.id)),
+                                 sorted(re.findall(r"%\(\w+\)", message.string)), message.id)
+
+    def test_languages(self):
+        self.assertEqual(i18n.choose("en"), "en")
+        self.assertEqual(i18n.choose("xx"), "ko")
+        self.assertEqual(i18n.translations("ko").gettext("Log in"), "로그인")
+        self.assertEqual(i18n.translations("en").gettext("Log in"), "Log in")

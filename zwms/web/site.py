@@ -1,0 +1,89 @@
+# -*- test-case-name: tests.test_web_admin -*-
+"""
+The one web site of the --web listeners: a front page at /, the facts of
+/status.json, and the administrator console at /admin (L{zwms.web.admin}).
+The webmail mounts here when it lands (issue 6).
+
+Every answer carries the security headers (a CSP without inline script,
+nosniff, frame-ancestors 'none', a Referrer-Policy); tracebacks are never
+shown to a client.
+"""
+
+import json
+
+from klein import Klein
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+
+from zwms import __version__
+from zwms.web.admin import AdminApp
+from zwms.web.console import Console
+
+SECURITY_HEADERS = (
+    (b"Content-Security-Policy",
+     b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+     b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+    (b"X-Content-Type-Options", b"nosniff"),
+    (b"X-Frame-Options", b"DENY"),
+    (b"Referrer-Policy", b"same-origin"),
+)
+
+
+class RootApp:
+    """/: the front page and the status facts; /admin: the console."""
+
+    app = Klein()
+
+    def __init__(self, console):
+        self.console = console
+        self.admin = AdminApp(console)
+
+    def facts(self):
+        s = self.console.services
+        return {"product": "zWMS", "version": __version__,
+                "uptime_seconds": int(self.console.now() - self.console.started),
+                "domain": s.settings["DOMAIN"]}
+
+    @app.route("/", methods=["GET", "HEAD"])
+    def front(self, request):
+        return self.console.render(request, None, "front.html", facts=self.facts())
+
+    @app.route("/status.json", methods=["GET"])
+    def status_json(self, request):
+        request.setHeader(b"Content-Type", b"application/json")
+        return json.dumps(self.facts())
+
+    @app.route("/admin", branch=True)
+    def admin(self, request):
+        return self.admin.app.resource()
+
+
+class SecureResource(Resource):
+    """Wraps the root app: the security headers go on every answer."""
+
+    isLeaf = True
+
+    def __init__(self, inner, console):
+        Resource.__init__(self)
+        self.inner = inner
+        self.console = console
+
+    def render(self, request):
+        for name, value in SECURITY_HEADERS:
+            request.setHeader(name, value)
+        return self.inner.render(request)
+
+
+def make_resource(services, reactor=None, run=None, skins=None):
+    """The root resource (tests drive it with treq's StubTreq)."""
+    if reactor is None:
+        from twisted.internet import reactor
+    console = Console(services, reactor, run=run, skins=skins)
+    return SecureResource(RootApp(console).app.resource(), console)
+
+
+def make_site(services, reactor=None, run=None, skins=None):
+    """The twisted.web Site for the --web endpoints."""
+    site = Site(make_resource(services, reactor, run, skins))
+    site.displayTracebacks = False
+    return site
