@@ -17,7 +17,7 @@ from zwms.store.relay_memory import RelayMemory
 passwords.use_test_hasher()
 
 
-def make_services(root, clock=None, memory=True):
+def make_services(root, clock=None, memory=True, threads=None):
     """
     A L{Services} over a new home at C{root}.
 
@@ -25,6 +25,8 @@ def make_services(root, clock=None, memory=True):
     @param memory: True for the in-memory account and mail stores, False for
         the file stores (the FileMailStore's writer thread is then running:
         the test must C{return services.mail.stop()} or add it as cleanup).
+    @param threads: the router's thread runner (default: run at once, so
+        that synchronous tests see its file writes finished).
     """
     home = Home(root)
     home.create()
@@ -41,6 +43,10 @@ def make_services(root, clock=None, memory=True):
         accounts = FileAccounts(home, settings)
         mail = FileMailStore(home, reactor=reactor)
     directory = Directory(settings, accounts, home)
-    return Services(home=home, settings=settings, accounts=accounts,
-                    directory=directory, mail=mail, logs=MemoryLogs(),
-                    relay_memory=RelayMemory(settings, clock), clock=clock)
+    from twisted.internet import defer
+    from zwms.routing.router import Router
+    services = Services(home=home, settings=settings, accounts=accounts,
+                        directory=directory, mail=mail, logs=MemoryLogs(),
+                        relay_memory=RelayMemory(settings, clock), clock=clock)
+    services.router = Router(services, threads=threads or defer.maybeDeferred)
+    return services

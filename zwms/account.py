@@ -203,10 +203,16 @@ class Resolution:
 
 @dataclass(frozen=True)
 class Delivery:
-    """One mailbox copy to store: the account, its folder and the bytes."""
+    """
+    One mailbox copy to store: the account, its folder and the bytes;
+    C{bad} marks mail the receive policy classified as outlaw, spam or virus
+    (SPEC P7; the index's C{bad} column, which POP3 withholds for
+    badmailpop3 accounts).
+    """
     account_id: str
     data: bytes
     folder: str = "Inbox"
+    bad: bool = False
 
 
 @dataclass(frozen=True)

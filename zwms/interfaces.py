@@ -213,3 +213,6 @@ class IServices(Interface):
     clock = Attribute("an IReactorTime")
     queue = Attribute("the outbound queue (zwms.queue.runner.QueueRunner) or None: "
                       "enqueue(sender, recipients, data, auto=False, origin='')")
+    router = Attribute("the mail-routing service (zwms.routing.router.Router) or None: "
+                       "route(sender, targets, data, origin='', auth_account=None, "
+                       "sent_copy=False, count=False) -> Deferred, fired when on disk")

@@ -14,7 +14,9 @@ from zwms.interfaces import IServices
 class Services:
     """
     home, settings, accounts, directory, mail, logs, relay_memory, clock, and
-    queue (the outbound QueueRunner; None where nothing is sent out).
+    queue (the outbound QueueRunner; None where nothing is sent out),
+    router (the mail-routing service, zwms.routing.router.Router; None:
+    SMTP makes a local-only one).
     """
     home: object
     settings: object
@@ -25,3 +27,4 @@ class Services:
     relay_memory: object
     clock: object
     queue: object = None
+    router: object = None

@@ -244,7 +244,56 @@ def user_add(ctx, aid, password, name=None, address=None):
         fields["address"] = address
     account = ctx.accounts.add(aid, password, **fields)
     ctx.log("user add %s" % aid)
+    _send_welcome(ctx, account)
     return account
+
+
+def _send_welcome(ctx, account):
+    """
+    Deliver the welcome message (SPEC S5, seed §5) to a new account, when
+    the administrator has written one.  The account exists either way: a
+    failed delivery is logged, not raised.
+    """
+    from zwms.account import Delivery
+    from zwms.routing.messages import build_welcome
+
+    domain = ctx.settings["DOMAIN"]
+    address = account.address or "%s@%s" % (account.id, domain)
+    admin = ctx.settings["ADMINID"]
+    sender = "%s@%s" % (admin, domain) if admin else "postmaster@%s" % (domain,)
+    try:
+        data = build_welcome(ctx.home, address, domain, sender, time.time())
+        if data is None:
+            return
+        ctx.deliver([Delivery(account.id, b"Return-Path: <>\r\n" + data)])
+        ctx.log("welcome message sent to %s" % account.id)
+    except Exception as e:
+        ctx.logs.write(logchannels.SYSTEMERROR, "%s: welcome message to %s not delivered: %s"
+                       % (ctx.actor, account.id, e), ctx.peer)
+
+
+def welcome_get(ctx):
+    """The welcome message text (first line the subject), "" when none."""
+    from zwms.routing.messages import welcome_path
+    try:
+        with open(welcome_path(ctx.home), "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
+def welcome_set(ctx, text):
+    """
+    Write the welcome message: the first line is the subject, the rest the
+    body; an empty text removes it (no welcome mail is sent then).
+    """
+    from zwms.routing.messages import welcome_path
+    text = str(text).replace("\r\n", "\n")
+    if "\x00" in text:
+        raise InvalidValue("the welcome message may not contain NUL characters")
+    atomic_write(welcome_path(ctx.home), text.encode("utf-8") if text.strip() else b"")
+    ctx.log("welcome message %s" % ("set" if text.strip() else "cleared"))
+    return text
 
 
 def user_del(ctx, aid):

@@ -22,7 +22,7 @@ delivered locally), so a crash can repeat a bounce but never lose one.
 import ipaddress
 from collections import deque
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.python import failure
 
 from zwms import logs as ch
@@ -102,6 +102,9 @@ class QueueRunner:
         self._running = False
         self._stopping = False
         self._idle = []
+        #: Callables C{f(envelope)} told after each attempt once its results
+        #: are on disk (list delivery status, fan-out back-pressure).
+        self.observers = []
 
     # -- public API ------------------------------------------------------------
 
@@ -142,6 +145,15 @@ class QueueRunner:
         self.envelopes[env.id] = env
         self._schedule(env.id, env.next_attempt)
         return env.id
+
+    def adopt(self, envelopes):
+        """
+        Take over entries already durably written to the spool folder by
+        someone else (L{zwms.queue.fanout}) and schedule them.
+        """
+        for env in envelopes:
+            self.envelopes[env.id] = env
+            self._schedule(env.id, env.next_attempt)
 
     def stop(self):
         """
@@ -283,6 +295,11 @@ class QueueRunner:
             self._schedule(env.id, nxt)
         self._log(ch.SYSTEMSTATUS, "Send mail %s: %s" % (
             env.id, ", ".join("%d %s" % (n, s) for s, n in sorted(counts.items()))))
+        for observer in list(self.observers):
+            try:
+                observer(env)
+            except Exception as e:
+                self._log(ch.SYSTEMERROR, "Queue observer failed for %s: %s" % (env.id, e))
 
     @defer.inlineCallbacks
     def _send(self, env, pending, now):
@@ -351,6 +368,7 @@ class QueueRunner:
                 remaining = self._apply(env, out, remaining)
                 last = out
                 yield self._save(env)  # durable before moving on
+                yield self._send_sleep(out, wire)
         if remaining and last is not None:
             # Every host failed before taking the mail.
             now = self.clock.seconds()
@@ -360,6 +378,19 @@ class QueueRunner:
             for r in remaining:
                 self._finish_with(r, last, now, reason)
             yield self._save(env)
+
+    def _send_sleep(self, out, wire):
+        """
+        SENDSLEEP (§11): after a session that delivered the message, wait
+        SENDSLEEP ms per KB sent before this message's next session, to
+        spread the outbound bandwidth.
+        """
+        per_kb = int(self.settings["SENDSLEEP"] or 0)
+        sent = any(200 <= code < 300 for code, _ in out.replies.values())
+        if per_kb <= 0 or not sent or self._stopping:
+            return defer.succeed(None)
+        delay = per_kb * (len(wire) / 1024.0) / 1000.0
+        return task.deferLater(self.clock, delay, lambda: None)
 
     def _session(self, env, host, ip, rcpts, wire, use_tls):
         self._log(ch.MAILSERVER, "%s %s %s" % (replies.LOG_CONNECTING, host, env.id), peer=ip)

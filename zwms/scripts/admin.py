@@ -99,6 +99,13 @@ def build_parser():
     a.add_argument("password")
     a.add_argument("--login", help="also change the /admin login name (default root)")
 
+    welcome = top.add_parser("welcome", help="the welcome message of new accounts (§5)"
+                             ).add_subparsers(dest="action", required=True)
+    welcome.add_parser("show", help="print data/welcome.txt (first line: the subject)")
+    welcome.add_parser("set", help="write it from FILE ('-' reads stdin; an empty file "
+                       "turns it off)").add_argument("file")
+    welcome.add_parser("clear", help="remove it: no welcome mail is sent")
+
     top.add_parser("reindex", help="rebuild the mail index from the .eml files (N§19)"
                    ).add_argument("id", nargs="?", default="ALL", help="an ID or ALL")
     top.add_parser("import", help="store import/userd/ID/*.eml in the Inbox (§27)"
@@ -175,6 +182,21 @@ def run(ctx, args):
     elif cmd == "admin":
         ops.admin_passwd(ctx, _secret(args.password), login=args.login)
         _out("/admin password changed (login %s)" % ops.admin_login(ctx.home))
+    elif cmd == "welcome":
+        if action == "show":
+            text = ops.welcome_get(ctx)
+            sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+        elif action == "set":
+            if args.file == "-":
+                raw = sys.stdin.buffer.read()
+            else:
+                with open(args.file, "rb") as f:
+                    raw = f.read()
+            text = ops.welcome_set(ctx, raw.decode("utf-8", "replace"))
+            _out("welcome message %s" % ("set" if text.strip() else "cleared"))
+        else:
+            ops.welcome_set(ctx, "")
+            _out("welcome message cleared")
     elif cmd == "reindex":
         counts, total = ops.reindex(ctx, args.id)
         _out(*["%s: %d messages" % pair for pair in counts])

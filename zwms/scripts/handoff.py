@@ -12,7 +12,11 @@ exit status can therefore fix the problem and run again without sending
 anyone a second copy.
 
 These commands run without a reactor: smtplib talks to the server, and
-direct delivery uses the file store's synchronous path.
+direct delivery runs the server's own routing service
+(L{zwms.routing.router.Router}) over the file store's synchronous path and
+the queue folder: local copies are stored, remote recipients and mailing
+lists ``(NAME)`` are written to data/queue (fsynced) and sent by the server
+when it next starts.
 """
 
 import errno
@@ -25,7 +29,7 @@ from email.policy import default as default_policy
 from email.utils import formatdate
 
 from zwms import replies
-from zwms.account import Delivery, is_address
+from zwms.account import is_address
 
 # sysexits.h, the exit statuses sendmail callers understand.
 EX_OK = 0
@@ -44,9 +48,6 @@ TIMEOUT = 30.0
 #: Both answer loopback clients without AUTH (loopback is in RELAYIPS).
 PREFERRED_LISTENERS = ("smtp", "submission")
 
-NO_QUEUE = "server not running and the outbound queue is not available in this version"
-NO_LISTS = ("mailing lists ((NAME) recipients, §21) cannot be sent to by this "
-            "command in this version")
 
 _LIST_ITEM_RE = re.compile(r"(?:^|,)\s*\(\s*([^()\s,]*)\s*\)\s*(?=,|$)")
 _LISTEN_RE = re.compile(r"^(?P<name>[A-Za-z0-9_-]+)\s+"
@@ -127,8 +128,16 @@ def parse_mailboxes(text, domain):
     # Line breaks count as folding white space: nothing given here may
     # start a new header line.
     text = re.sub(r"[\r\n]+", " ", text)
-    if _LIST_ITEM_RE.search(text):
-        raise HandoffError("%s: %s" % (text.strip(), NO_LISTS), EX_PERMANENT)
+    # Mailing lists "(NAME)" (§21) are taken out first: to the address
+    # parser they would be comments.
+    lists = [("", "(%s)" % m.group(1).lower()) for m in _LIST_ITEM_RE.finditer(text)]
+    for name, item in lists:
+        if not re.match(r"^\([A-Za-z0-9][A-Za-z0-9._-]{0,63}\)$", item):
+            raise HandoffError("bad mailing list name %r" % (item,), EX_USAGE)
+    if lists:
+        text = _LIST_ITEM_RE.sub(",", text).strip(" ,")
+        if not text:
+            return lists
     try:
         header = default_policy.header_factory("To", text)
         found = list(header.addresses)
@@ -150,7 +159,7 @@ def parse_mailboxes(text, domain):
         if not is_address(addr):
             raise HandoffError("bad address %r in %r" % (addr, text.strip()), EX_USAGE)
         out.append((address.display_name, addr))
-    return out
+    return lists + out
 
 
 def parse_addresses(text, domain):
@@ -437,29 +446,95 @@ def received_lines(sender, domain, message_id, now=None):
     The Return-Path and Received lines put on top of a message delivered
     directly (the server puts its own when it receives by SMTP).
     """
+    return ("Return-Path: <%s>\r\n" % (sender,)).encode("ascii", "replace") + \
+        received_line(domain, message_id, now)
+
+
+def received_line(domain, message_id, now=None):
+    """Our Received line for a message handed over without SMTP."""
     user = invoking_user() or "unknown"
-    return ("Return-Path: <%s>\r\nReceived: by %s (zWMS sendmail, from user %s)\r\n"
-            "\tid %s; %s\r\n" % (sender, domain, user, message_id,
-                                 formatdate(now, localtime=True))).encode("ascii", "replace")
+    return ("Received: by %s (zWMS sendmail, from user %s)\r\n\tid %s; %s\r\n"
+            % (domain, user, message_id, formatdate(now, localtime=True))
+            ).encode("ascii", "replace")
+
+
+class _NowClock:
+    """The IReactorTime a process without a reactor needs: calls run at once."""
+
+    def seconds(self):
+        import time
+        return time.time()
+
+    def callLater(self, delay, f, *args, **kwargs):
+        f(*args, **kwargs)
+        return _Done()
+
+
+class _Done:
+    def active(self):
+        return False
+
+    def cancel(self):
+        pass
+
+
+class _DirectMail:
+    """The mail store's C{deliver} through the CLI's synchronous path."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def deliver(self, deliveries):
+        from twisted.internet import defer
+        return defer.maybeDeferred(self.ctx.deliver, deliveries)
+
+    def __getattr__(self, name):
+        # usage(), messages() ...: the file store's own synchronous reads.
+        return getattr(self.ctx.mail, name)
+
+
+class _DirectQueue:
+    """
+    The outbound queue of a stopped server: entries are written (fsynced)
+    to data/queue and sent when the server starts (its runner resumes every
+    entry on disk).
+    """
+
+    def __init__(self, home):
+        from zwms.queue.spool import Spool
+        self.spool = Spool(home)
+        self.observers = []
+
+    def enqueue(self, sender, recipients, data, auto=False, origin=""):
+        from twisted.internet import defer
+        return defer.maybeDeferred(lambda: self.spool.enqueue(
+            sender, recipients, data, auto=auto, origin=origin).id)
+
+    def adopt(self, envelopes):
+        """Entries written by a fan-out: already on disk, nothing to do here."""
 
 
 def deliver_direct(home, settings, sender, recipients, data):
     """
-    Deliver to local mailboxes through the file store, the server being
-    down.  Every recipient is resolved and its accounts checked first, with
-    the server's own checks and §36 replies; nothing is stored unless all of
-    them can take the message.  Outside recipients need the outbound queue,
-    which this version does not have: they fail the whole message (75).
+    Route the message with the server being down.  Every recipient is
+    resolved and its accounts checked first, with the server's own checks
+    and §36 replies; nothing is stored unless all of them can take the
+    message.  Local copies are stored, remote recipients and mailing lists
+    go to data/queue for the server's next start.
 
-    @raise HandoffError: nothing was stored.
+    @raise HandoffError: nothing was stored or queued.
     """
     if not os.path.isdir(os.path.join(home, "data")):
         raise HandoffError("no zWMS server home at %s (no data/ folder, and no server "
                            "in run/listen): use --home DIR or set ZWMS_HOME" % (home,),
                            EX_CONFIG)
+    from twisted.internet import defer
+
     from zwms import logs
     from zwms.admin.ops import open_home
     from zwms.errors import Reply
+    from zwms.routing import lists as mlists
+    from zwms.routing.router import Mailing, Router, Target
     from zwms.services import Services
     from zwms.smtp.delivery import LocalDelivery, new_message_id
 
@@ -471,20 +546,36 @@ def deliver_direct(home, settings, sender, recipients, data):
     ctx = open_home(home, actor="zwms-sendmail")
     try:
         services = Services(home=ctx.home, settings=ctx.settings, accounts=ctx.accounts,
-                            directory=ctx.directory, mail=ctx.mail, logs=ctx.logs,
-                            relay_memory=None, clock=None)
+                            directory=ctx.directory, mail=_DirectMail(ctx), logs=ctx.logs,
+                            relay_memory=None, clock=_NowClock(),
+                            queue=_DirectQueue(ctx.home))
+        router = services.router = Router(services, threads=defer.maybeDeferred)
         checker = LocalDelivery(services)
-        account_ids, refused, refusal_logs = [], [], []
+        targets, refused, refusal_logs = [], [], []
         for rcpt in recipients:
+            name = mlists.list_name(rcpt)
+            if name is not None:
+                try:
+                    mlists.read_list(ctx.home, name)
+                except mlists.ListError as e:
+                    refused.append((rcpt, e.code, e.text))
+                else:
+                    targets.append(Target(rcpt, mailing=Mailing("personal", name)))
+                continue
             resolution = ctx.directory.resolve(rcpt)
             if resolution.kind == "unknown":
+                path = mlists.plain_list_path(ctx.home, rcpt)
+                if path:
+                    targets.append(Target(rcpt, mailing=Mailing("plain", rcpt.lower(), path)))
+                    continue
                 refused.append((rcpt,) + replies.USER_NOT_FOUND)
                 refusal_logs.append((logs.MAILSERVER, "%s <%s>"
                                      % (replies.LOG_USER_NOT_FOUND, rcpt)))
                 continue
-            if resolution.kind != "local" or resolution.addresses:
-                refused.append((rcpt, 451, NO_QUEUE))
+            if resolution.kind == "foreign":
+                targets.append(Target(rcpt, (), (rcpt,)))
                 continue
+            accepted = []
             for aid in resolution.accounts:
                 try:
                     # The SMTP server's own account checks (§36 [수신] 4).
@@ -494,26 +585,28 @@ def deliver_direct(home, settings, sender, recipients, data):
                     if e.log:
                         refusal_logs.append((e.channel, e.log))
                 else:
-                    if aid not in account_ids:
-                        account_ids.append(aid)
+                    accepted.append(aid)
+            targets.append(Target(rcpt, tuple(accepted), tuple(resolution.addresses)))
         for channel, line in refusal_logs:
             ctx.logs.write(channel, line, "local")
         if refused:
             raise refusal(refused)
         message_id = new_message_id()
-        message = received_lines(sender, settings["DOMAIN"], message_id) + data
+        message = received_line(settings["DOMAIN"], message_id) + data
         try:
-            ctx.deliver([Delivery(aid, message) for aid in account_ids])
+            result = _fired(router.route(sender, targets, message, origin="zwms-sendmail"))
         except Exception as e:
             # The store removes what it wrote when a delivery fails.
             ctx.logs.write(logs.SYSTEMERROR, "zwms-sendmail: mail store failed: %s" % (e,),
                            "local")
             raise HandoffError("could not store the message (%s: %s); nothing was stored"
                                % (type(e).__name__, e), EX_TEMPFAIL)
-        for rcpt in recipients:
-            ctx.logs.write(logs.MAILSERVER, "%s <%s> (%d bytes, id %s, zwms-sendmail)"
-                           % (replies.LOG_RECEIVE_SUCCESS, rcpt, len(message), message_id),
-                           "local")
+        for t in targets:
+            line = replies.LOG_RECEIVE_SUCCESS if t.accounts else replies.LOG_RELAY_SUCCESS
+            ctx.logs.write(logs.MAILSERVER, "%s <%s> (%d bytes, id %s, zwms-sendmail%s)"
+                           % (line, t.address, len(message), message_id,
+                              ", queued until the server starts"
+                              if (result.queued or result.mailings) else ""), "local")
     finally:
         ctx.close()
 

@@ -26,8 +26,12 @@ from twisted.python import failure as tfailure
 from zope.interface import implementer
 
 from zwms import logs, replies
-from zwms.account import Delivery, is_address
+from zwms.account import is_address
 from zwms.errors import Reply
+from zwms.routing import lists as mlists
+from zwms.routing.router import Mailing, Router, Target
+from zwms.smtp import texts
+from zwms.smtp.relay import RelayRules
 
 #: More Received headers than this and the mail is looping (RFC 5321 §6.3).
 MAX_HOPS = 50
@@ -105,13 +109,16 @@ class EnvelopeUser(smtp.User):
 class Recipient:
     """
     An accepted RCPT: the address as given, the local accounts it reaches
-    (already checked) and the outside addresses it points to (relayed by a
-    later issue; see L{LocalDelivery.validateTo}).
+    (already checked), the outside addresses it points to (queued), whether
+    it is a relayed outside address (S6), and its mailing list (§21), if
+    any.
     """
     address: str
     accounts: tuple
     addresses: tuple = ()
     delivery: object = field(default=None, compare=False, repr=False)
+    relayed: bool = False
+    mailing: object = None
 
     def __call__(self):
         """
@@ -153,7 +160,8 @@ def received_header(envelope, domain, message_id, when):
                                          ip_literal(envelope.peer_ip)),
              "\tby %s with %s id %s" % (domain, envelope.with_name, message_id)]
     date = email.utils.formatdate(when, localtime=True)
-    if len(envelope.recipients) == 1:
+    if len(envelope.recipients) == 1 and getattr(envelope.recipients[0], "mailing", None) is None:
+        # (A list's copies do not show the list name to their recipients.)
         lines.append("\tfor <%s>; %s" % (envelope.recipients[0].address, date))
     else:
         lines[-1] += ";"
@@ -176,17 +184,33 @@ class LocalDelivery:
     """
     C{IMessageDelivery} over the service layer, one per SMTP session (the
     cred avatar: C{account_id} is the authenticated account or None).
+
+    The stages of one mail transaction, each a method returning a Deferred,
+    so that the receive policy (zwms/policy) can add its checks at its
+    place: L{on_mail_from} (MAIL FROM), L{validateTo} (each RCPT),
+    L{on_data} (after DATA, the whole message known), then L{route} (the
+    routing service stores and queues it).
     """
 
     def __init__(self, services, account_id=None, new_id=None):
         self.services = services
         self.account_id = account_id
-        # The authenticated account's sending limits (SPEC S7, seed §16),
-        # read again at each MAIL so that a change applies to the next mail.
-        self.rcpt_limit = 0
-        self.send_size = 0
+        self.relay = RelayRules(services)
+        self.router = getattr(services, "router", None) or Router(services)
+        self._reset_sender()
         # Looked up at call time so that tests can patch new_message_id.
         self._new_id = new_id or (lambda: new_message_id())
+
+    def _reset_sender(self):
+        # The sending account's limits (SPEC S7, seed §16), read again at
+        # each MAIL so that a change applies to the next mail.
+        self.sender_account = None
+        self.rcpt_limit = 0
+        self.send_size = 0
+        self.day_count = 0
+        self.day_size = 0
+        self.day_used = 0
+        self._grant = None
 
     # -- IMessageDelivery ------------------------------------------------
 
@@ -205,33 +229,77 @@ class LocalDelivery:
     def validateFrom(self, helo, origin):
         """
         Accept the null path <> and any plain address; refuse quotes,
-        routes, % and ! with 553 (SPEC X4).  An authenticated session also
-        reads its account's sending limits here.
+        routes, % and ! with 553 (SPEC X4).  Then the MAIL FROM stage
+        (L{on_mail_from}).
         """
         text = str(origin)
         if text and not plain_address(text):
             raise reply(replies.INVALID_EMAIL, replies.LOG_INVALID_EMAIL, "<%s>" % text)
-        if self.account_id is None:
-            return origin
-        d = defer.maybeDeferred(self.services.accounts.get, self.account_id)
-        d.addCallback(self._sender_account, origin)
-        return d
+        self._reset_sender()
+        peer = _text(helo[1]) if helo else ""
+        return self.on_mail_from(peer, origin)
 
-    def _sender_account(self, account, origin):
-        detail = "<%s>" % (self.account_id,)
+    @defer.inlineCallbacks
+    def on_mail_from(self, peer, origin):
+        """
+        The MAIL FROM stage: find the sending account (SMTP AUTH, else a
+        recent POP3 login from this IP with relay IP auth) and apply its
+        sending limits (seed §16): the daily count and size are checked
+        here, the message size and recipient count by the protocol.
+
+        @return: a Deferred firing with C{origin}, or failing with a Reply.
+        """
+        services = self.services
+        if self.account_id is not None:
+            account = yield defer.maybeDeferred(services.accounts.get, self.account_id)
+            detail = "<%s>" % (self.account_id,)
+            if account is None:
+                # Deleted since AUTH.
+                raise reply(replies.ACCOUNT_UNREADABLE, replies.LOG_AUTH_UNKNOWN_USER, detail)
+            if account.locked:
+                raise reply(replies.ACCOUNT_LOCKED, replies.LOG_AUTH_LOCKED_USER, detail)
+        else:
+            pop = yield self.relay.pop_account(peer)
+            account = None
+            if pop is not None:
+                account = yield defer.maybeDeferred(services.accounts.get, pop)
         if account is None:
-            # Deleted since AUTH.
-            raise reply(replies.ACCOUNT_UNREADABLE, replies.LOG_AUTH_UNKNOWN_USER, detail)
-        if account.locked:
-            raise reply(replies.ACCOUNT_LOCKED, replies.LOG_AUTH_LOCKED_USER, detail)
+            return origin
+        self.sender_account = account.id
         self.rcpt_limit = account.rcptlimit
         self.send_size = account.sendsize
+        self.day_count = account.daycount
+        self.day_size = account.daysize
+        if self.day_count or self.day_size:
+            count, size = yield self.router.threads(self.router.counter.get, account.id)
+            self.day_used = size
+            detail = "%s (%s: %d mails, %d bytes today)" % (
+                texts.LOG_DAY_LIMIT, account.id, count, size)
+            if self.day_count and count >= self.day_count:
+                raise Reply(*texts.DAY_COUNT_OVER, log=detail)
+            if self.day_size and size >= self.day_size:
+                raise Reply(*texts.DAY_SIZE_OVER, log=detail)
         return origin
+
+    def lists_allowed(self, peer):
+        """
+        Mailing lists are for our own users: an authenticated session or a
+        peer in RELAYIPS (zwms-sendmail over loopback).
+        """
+        return self.account_id is not None or self.relay.trusted_ip(peer)
+
+    @defer.inlineCallbacks
+    def relay_grant(self, peer):
+        """The session's L{zwms.smtp.relay.RelayGrant}, or None (cached per MAIL)."""
+        if self._grant is None:
+            grant = yield self.relay.decide(peer, self.account_id)
+            self._grant = grant or False
+        return self._grant or None
 
     @defer.inlineCallbacks
     def validateTo(self, user):
         """
-        Decide one RCPT (SPEC S2, seed §36 [수신] 3 and 4).
+        Decide one RCPT (SPEC S2, S6; seed §36 [수신] 1, 3 and 4).
 
         @return: a Deferred firing with a L{Recipient}, or failing with a
             L{Reply} whose log line the protocol writes.
@@ -240,18 +308,34 @@ class LocalDelivery:
         peer = _peer_of(user)
         if not text:
             raise reply(replies.EMAIL_REQUIRED, replies.LOG_EMAIL_EMPTY)
+        name = mlists.list_name(text)
+        if name is not None:
+            recipient = yield self._list_recipient(text, name, peer)
+            return recipient
         if not plain_address(text):
             raise reply(replies.INVALID_EMAIL, replies.LOG_INVALID_EMAIL, "<%s>" % text)
         detail = "<%s>" % text
         self.services.logs.write(logs.MAILSERVER, "%s %s" % (replies.LOG_RCPT_TO, detail),
                                  peer=peer)
         resolution = yield defer.maybeDeferred(self.services.directory.resolve, text)
+        queue = self.router.can_send_out()
+        if resolution.kind == "foreign":
+            grant = yield self.relay_grant(peer)
+            if grant is None or not queue:
+                raise reply(replies.RELAY_REFUSED, replies.LOG_RELAY_REFUSED, detail)
+            return Recipient(text, (), (text,), delivery=self, relayed=True)
         if resolution.kind == "unknown":
+            path = mlists.plain_list_path(self.services.home, text)
+            if path and queue and self.lists_allowed(peer):
+                return Recipient(text, (), (), delivery=self,
+                                 mailing=Mailing("plain", text.lower(), path))
             raise reply(replies.USER_NOT_FOUND, replies.LOG_USER_NOT_FOUND, detail)
-        if resolution.kind != "local":
-            # "foreign" domains and aliases pointing only outside: relaying
-            # (SPEC S6) is decided by a later issue; until then, refused.
-            raise reply(replies.RELAY_REFUSED, replies.LOG_RELAY_REFUSED, detail)
+        if resolution.kind == "remote":
+            # An alias or .rep of ours pointing only outside: the
+            # administrator set it up, so it is forwarding, not relaying.
+            if not queue:
+                raise reply(replies.RELAY_REFUSED, replies.LOG_RELAY_REFUSED, detail)
+            return Recipient(text, (), tuple(resolution.addresses), delivery=self)
         targets = unique(resolution.accounts)
         if not targets:
             raise reply(replies.USER_NOT_FOUND, replies.LOG_RECEIVER_NOT_DEFINED, detail)
@@ -272,14 +356,30 @@ class LocalDelivery:
             raise refusal
         if refusal is not None:
             self.services.logs.write(refusal.channel, refusal.log, peer=peer)
-        for outside in resolution.addresses:
-            # Mixed alias: the local part is delivered; the outside targets
-            # wait for the relay issue (SPEC S6) and are logged, not dropped
-            # silently.
-            self.services.logs.write(
-                logs.MAILSERVER, "%s <%s> (alias target of %s)"
-                % (replies.LOG_RELAY_REFUSED, outside, detail), peer=peer)
-        return Recipient(text, tuple(accepted), tuple(resolution.addresses), delivery=self)
+        outside = tuple(resolution.addresses)
+        if outside and not queue:
+            for addr in outside:
+                self.services.logs.write(
+                    logs.MAILSERVER, "%s <%s> (alias target of %s)"
+                    % (replies.LOG_RELAY_REFUSED, addr, detail), peer=peer)
+            outside = ()
+        return Recipient(text, tuple(accepted), outside, delivery=self)
+
+    @defer.inlineCallbacks
+    def _list_recipient(self, text, name, peer):
+        """A (NAME) recipient: our own users only, at most 10,000 addresses."""
+        detail = "<%s>" % text
+        self.services.logs.write(logs.MAILSERVER, "%s %s" % (replies.LOG_RCPT_TO, detail),
+                                 peer=peer)
+        if not self.lists_allowed(peer):
+            raise reply(replies.USER_NOT_FOUND, replies.LOG_USER_NOT_FOUND, detail)
+        if not self.router.can_send_out():
+            raise Reply(*texts.LISTS_UNAVAILABLE, log="%s %s" % (texts.LOG_LIST_REFUSED, detail))
+        try:
+            yield self.router.threads(mlists.read_list, self.services.home, name)
+        except mlists.ListError as e:
+            raise Reply(e.code, e.text, log="%s %s: %s" % (texts.LOG_LIST_REFUSED, detail, e))
+        return Recipient(text, (), (), delivery=self, mailing=Mailing("personal", name))
 
     # -- zWMS -------------------------------------------------------------
 
@@ -307,6 +407,39 @@ class LocalDelivery:
         The C{IMessage} for one transaction, to every accepted recipient.
         """
         return Message(self, envelope)
+
+    def on_data(self, message, data):
+        """
+        The after-DATA stage, the whole message known: the sending
+        account's daily byte limit (seed §16).  The receive policy adds its
+        content checks here.
+
+        @return: a Deferred firing when the message may be routed, or
+            failing with a L{Reply}.
+        """
+        if self.day_size and self.day_used + len(data) > self.day_size:
+            return defer.fail(Reply(*texts.DAY_SIZE_OVER, log="%s (%s: %d + %d bytes > %d)" % (
+                texts.LOG_DAY_LIMIT, self.sender_account, self.day_used, len(data),
+                self.day_size)))
+        return defer.succeed(None)
+
+    def route(self, envelope, data):
+        """
+        Hand the accepted message to the routing service (local copies,
+        queue, forwarding, lists, SELFRELAYSAVE); fires once on disk.
+        """
+        queue = self.router.can_send_out()
+        targets = [Target(r.address, r.accounts, r.addresses if queue else (), r.mailing)
+                   for r in envelope.recipients]
+        leaves = any(r.relayed or r.mailing or r.addresses for r in envelope.recipients)
+        account = self.sender_account
+        sent_copy = bool(account and leaves and self.services.settings["SELFRELAYSAVE"])
+        return self.router.route(
+            envelope.sender, targets, data, origin="smtp %s" % (envelope.peer_ip,),
+            auth_account=account, sent_copy=sent_copy,
+            # Only accounts with a daily limit are counted: no file write per
+            # message for everyone else (a limit set today counts from now).
+            count=bool(account and (self.day_count or self.day_size)))
 
     @defer.inlineCallbacks
     def check_account(self, account_id, detail):
@@ -383,11 +516,13 @@ class Message:
             "<%s>" % r.address for r in self.envelope.recipients))
 
     def data(self, message_id):
-        """The bytes to store."""
+        """
+        The bytes to route: our Received line on top of the received lines
+        (the router puts Return-Path on local copies only).
+        """
         services = self.delivery.services
-        head = b"Return-Path: <" + self.envelope.sender.encode("ascii") + b">\r\n"
-        head += received_header(self.envelope, self.delivery.domain(), message_id,
-                                services.clock.seconds())
+        head = received_header(self.envelope, self.delivery.domain(), message_id,
+                               services.clock.seconds())
         body = b"\r\n".join(self._lines)
         if self._lines:
             body += b"\r\n"
@@ -395,9 +530,10 @@ class Message:
 
     def eomReceived(self):
         """
-        Store the message for every local account, once each, in one
-        C{mail.deliver}; fire only when it is on disk (SPEC S3).  A storage
-        failure is a 451 (DESIGN rule 4), logged to SystemError.
+        The after-DATA stage (L{LocalDelivery.on_data}), then routing
+        (L{LocalDelivery.route}); fire only when everything is on disk
+        (SPEC S3).  A storage failure is a 451 (DESIGN rule 4), logged to
+        SystemError.
         """
         if self._lines is None:
             return defer.fail(reply(replies.TEMPORARY_FAILURE))
@@ -405,26 +541,34 @@ class Message:
         message_id = self.delivery._new_id()
         data = self.data(message_id)
         self._lines = None
-        accounts = unique(a for r in self.envelope.recipients for a in r.accounts)
-        deliveries = [Delivery(account_id, data) for account_id in accounts]
         peer = self.envelope.peer_ip
 
-        def stored(names):
+        # The stored copies carry a Return-Path line too (Router.route).
+        stored_size = len(data) + len("Return-Path: <%s>\r\n" % self.envelope.sender)
+
+        def routed(result):
             for r in self.envelope.recipients:
-                services.logs.write(
-                    logs.MAILSERVER, "%s <%s> (%s, %d bytes, id %s)"
-                    % (replies.LOG_RECEIVE_SUCCESS, r.address, ",".join(r.accounts),
-                       len(data), message_id), peer=peer)
-            return names
+                if r.accounts:
+                    line = "%s <%s> (%s, %d bytes, id %s)" % (
+                        replies.LOG_RECEIVE_SUCCESS, r.address, ",".join(r.accounts),
+                        stored_size, message_id)
+                else:
+                    line = "%s <%s> (%d bytes, id %s)" % (
+                        replies.LOG_RELAY_SUCCESS, r.address, len(data), message_id)
+                services.logs.write(logs.MAILSERVER, line, peer=peer)
+            return result
 
         def failed(f):
+            if f.check(Reply):
+                return f
             services.logs.write(
                 logs.SYSTEMERROR, "Mail store failed (%s, id %s): %s"
                 % (self.describe(), message_id, _describe_failure(f)), peer=peer)
             raise reply(replies.TEMPORARY_FAILURE)
 
-        d = defer.maybeDeferred(services.mail.deliver, deliveries)
-        d.addCallbacks(stored, failed)
+        d = self.delivery.on_data(self, data)
+        d.addCallback(lambda _: self.delivery.route(self.envelope, data))
+        d.addCallbacks(routed, failed)
         return d
 
     def connectionLost(self):

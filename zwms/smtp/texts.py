@@ -32,3 +32,14 @@ TOO_MANY_ERRORS = (421, "Error. Too many bad commands. Close session")
 
 #: Replies that count towards the bad-command limit.
 ERROR_CODES = frozenset((500, 501, 502, 503, 504, 530, 535, 555))
+
+# Sending limits of an account (SPEC S7, seed §16 "일일 제한통수/용량"): our own
+# texts, §36 has none.  452 (RFC 5321 "insufficient storage": try tomorrow)
+# for the count, 552 for bytes.
+DAY_COUNT_OVER = (452, "Error. Daily send count limit reached. Try again tomorrow")
+DAY_SIZE_OVER = (552, "Error. Daily send size limit exceeded")
+LOG_DAY_LIMIT = "Mail receive but day limit"
+
+# Mailing lists (SPEC Q5, seed §21).
+LISTS_UNAVAILABLE = (451, "Error. Mailing lists are not available now. Try again")
+LOG_LIST_REFUSED = "Mailing list refused"

@@ -87,6 +87,8 @@ class MemoryMailStore:
             name = "%012d.eml" % next(self._counter)
             self._mail.setdefault(d.account_id, {})[(d.folder, name)] = bytes(d.data)
             self._times[(d.account_id, name)] = time.time()
+            if getattr(d, "bad", False):
+                self._flags.setdefault((d.account_id, name), set()).add("bad")
             names.append(name)
         return names
 
@@ -113,7 +115,8 @@ class MemoryMailStore:
             if f == folder:
                 flags = self._flags.get((account_id, name), set())
                 out.append(MessageInfo(name, f, len(data), self._times[(account_id, name)],
-                                       fetched="fetched" in flags, seen="seen" in flags))
+                                       fetched="fetched" in flags, seen="seen" in flags,
+                                       bad="bad" in flags))
         return out
 
     def read(self, account_id, folder, name):
