@@ -28,23 +28,37 @@ def parse_reject(text):
     return value
 
 
-def parse_dns_server(text):
-    """An IP, or IP:PORT, or [IPv6]:PORT, or empty."""
+def split_dns_server(text):
+    """
+    "IP", "IP:PORT", "[v6]:PORT" or a bare IPv6 address into (ip, port);
+    the port defaults to 53.
+
+    @raise ValueError: not one of those forms.
+    """
     value = str(text).strip()
-    if not value:
-        return ""
-    host, port = value, None
     m = re.match(r"^\[([^\]]+)\](?::(\d+))?$", value)
     if m:
         host, port = m.group(1), m.group(2)
     elif value.count(":") == 1:
         host, port = value.split(":")
+    else:
+        host, port = value, None
+    ipaddress.ip_address(host)
+    port = int(port) if port else 53
+    if not 0 < port < 65536:
+        raise ValueError("bad port in %r" % (text,))
+    return host, port
+
+
+def parse_dns_server(text):
+    """DNS1/DNS2: an IP, or IP:PORT, or [IPv6]:PORT, or empty."""
+    value = str(text).strip()
+    if not value:
+        return ""
     try:
-        ipaddress.ip_address(host)
+        split_dns_server(value)
     except ValueError:
         raise InvalidValue("expected an IP address or IP:PORT, got %r" % (text,))
-    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
-        raise InvalidValue("bad port in %r" % (text,))
     return value
 
 

@@ -13,8 +13,6 @@ connection, and deadlock against a DNS server served by the same reactor
 (TWISTED-NOTES "DNS and SPF").
 """
 
-import ipaddress
-import re
 from dataclasses import dataclass
 
 import dns.exception
@@ -22,6 +20,8 @@ import dns.name
 import dns.nameserver
 import dns.rdatatype
 import dns.resolver
+
+from zwms.config.schema import split_dns_server
 
 
 class MXError(Exception):
@@ -42,25 +42,8 @@ class MXHost:
     addresses: tuple
 
 
-def parse_server(text):
-    """
-    "IP", "IP:PORT", "[v6]:PORT" or a bare IPv6 address into (ip, port).
-
-    @raise ValueError: not one of those forms.
-    """
-    value = str(text).strip()
-    m = re.match(r"^\[([^\]]+)\](?::(\d+))?$", value)
-    if m:
-        host, port = m.group(1), m.group(2)
-    elif value.count(":") == 1:
-        host, port = value.split(":")
-    else:
-        host, port = value, None
-    ipaddress.ip_address(host)
-    port = int(port) if port else 53
-    if not 0 < port < 65536:
-        raise ValueError("bad port in %r" % (text,))
-    return host, port
+#: "IP", "IP:PORT", "[v6]:PORT" → (ip, port): the same parser as DNS1/DNS2.
+parse_server = split_dns_server
 
 
 def build_resolver(servers, timeout=5.0, lifetime=15.0):

@@ -19,7 +19,7 @@ import os
 import re
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from zwms.fileio import TMP_PREFIX, atomic_write, fsync_dir, sweep_temp
 
