@@ -25,8 +25,9 @@ def make_services(root, clock=None, memory=True, threads=None):
     @param memory: True for the in-memory account and mail stores, False for
         the file stores (the FileMailStore's writer thread is then running:
         the test must C{return services.mail.stop()} or add it as cleanup).
-    @param threads: the router's thread runner (default: run at once, so
-        that synchronous tests see its file writes finished).
+    @param threads: the router's and the receive policy's thread runner
+        (default: run at once, so that synchronous tests see its file
+        writes finished).
     """
     home = Home(root)
     home.create()
@@ -49,4 +50,16 @@ def make_services(root, clock=None, memory=True, threads=None):
                         directory=directory, mail=mail, logs=MemoryLogs(),
                         relay_memory=RelayMemory(settings, clock), clock=clock)
     services.router = Router(services, threads=threads or defer.maybeDeferred)
+    from zwms.policy.chain import ReceivePolicy
+    # No DNS is asked unless a test turns the outlaw check on (it then
+    # injects a resolver: services.policy._resolver, or its own policy).
+    services.policy = ReceivePolicy(services, resolver=_NoDNS(),
+                                    run_in_thread=threads or defer.maybeDeferred)
     return services
+
+
+class _NoDNS:
+    """The policy's resolver until a test injects one: never the system's."""
+
+    def resolve(self, name, *args, **kwargs):
+        raise AssertionError("DNS asked for %r without a test resolver" % (name,))

@@ -215,4 +215,8 @@ class IServices(Interface):
                       "enqueue(sender, recipients, data, auto=False, origin='')")
     router = Attribute("the mail-routing service (zwms.routing.router.Router) or None: "
                        "route(sender, targets, data, origin='', auth_account=None, "
-                       "sent_copy=False, count=False) -> Deferred, fired when on disk")
+                       "sent_copy=False, count=False, placements=None) -> Deferred, "
+                       "fired when on disk")
+    policy = Attribute("the receive policy (zwms.policy.chain.ReceivePolicy) or None: "
+                       "connect(ip) -> Verdict, mail_from(mail) -> Deferred[Verdict], "
+                       "message(mail, data, account_ids) -> Deferred[Decision]")

@@ -76,6 +76,9 @@ class ZWMSService(service.MultiService):
         self.layer.queue = self.build_queue(self.layer)
         from zwms.routing.router import Router
         self.layer.router = Router(self.layer)
+        from zwms.policy.chain import ReceivePolicy
+        # One for every listener: one bomb memory (SPEC P2).
+        self.layer.policy = ReceivePolicy(self.layer)
         return self.layer
 
     def build_queue(self, services):

@@ -16,7 +16,9 @@ class Services:
     home, settings, accounts, directory, mail, logs, relay_memory, clock, and
     queue (the outbound QueueRunner; None where nothing is sent out),
     router (the mail-routing service, zwms.routing.router.Router; None:
-    SMTP makes a local-only one).
+    SMTP makes a local-only one), policy (the receive policy,
+    zwms.policy.chain.ReceivePolicy, one for every listener; None: SMTP
+    applies no receive checks).
     """
     home: object
     settings: object
@@ -28,3 +30,4 @@ class Services:
     clock: object
     queue: object = None
     router: object = None
+    policy: object = None

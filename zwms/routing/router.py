@@ -177,7 +177,7 @@ class Router:
 
     @defer.inlineCallbacks
     def route(self, sender, targets, data, origin="", auth_account=None, sent_copy=False,
-              count=False):
+              count=False, placements=None):
         """
         Route one accepted message.
 
@@ -193,6 +193,11 @@ class Router:
             something leaves the server (SELFRELAYSAVE, decided by the caller).
         @param count: count the message against C{auth_account}'s daily
             sending limits (seed §16).
+        @param placements: the receive policy's C{{account_id: (folder,
+            bad)}} (SPEC P6, P7): each local account's copy goes to its
+            folder, bad-flagged; an account not in it gets nothing (refused
+            or deleted by its own rules), and a bad copy is not forwarded
+            (spam must not leave through us).  None: every copy to the Inbox.
         @return: a Deferred firing with a L{RouteResult} when all is on disk.
         """
         services = self.services
@@ -205,11 +210,18 @@ class Router:
         result = RouteResult()
         accounts = _unique(a for t in resolved for a in t.accounts)
         remote = _unique((a for t in resolved for a in t.remote), key=str.lower)
-        deliveries = [Delivery(a, local_data) for a in accounts]
+        forwarded = accounts
+        if placements is not None:
+            accounts = [a for a in accounts if a in placements]
+            forwarded = [a for a in accounts if not placements[a][1]]
+            deliveries = [Delivery(a, local_data, *placements[a]) for a in accounts]
+        else:
+            deliveries = [Delivery(a, local_data) for a in accounts]
         jobs = []  # (sender, recipients, bytes, auto, origin)
         if remote:
             jobs.append((sender, remote, data, False, origin))
-        yield self._forwards(sender, data, local_data, accounts, deliveries, jobs)
+        yield self._forwards(sender, data, local_data, forwarded, deliveries, jobs,
+                             local_ids=set(accounts))
         leaves = bool(remote) or any(t.mailing for t in resolved)
         if sent_copy and auth_account and leaves:
             deliveries.append(Delivery(auth_account, local_data, "Sent"))
@@ -237,9 +249,8 @@ class Router:
         return result
 
     @defer.inlineCallbacks
-    def _forwards(self, sender, data, local_data, accounts, deliveries, jobs):
+    def _forwards(self, sender, data, local_data, accounts, deliveries, jobs, local_ids):
         services = self.services
-        local_ids = set(accounts)
         for aid in accounts:
             account = yield defer.maybeDeferred(services.accounts.get, aid)
             forward = account.forward if account is not None else ""

@@ -15,10 +15,8 @@ every accepted recipient, deduplicated, in a single C{mail.deliver} call, and
 its C{eomReceived} fires only when the store says the files are on disk.
 """
 
-import email.utils
-import ipaddress
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from twisted.internet import defer
 from twisted.mail import smtp
@@ -26,11 +24,13 @@ from twisted.python import failure as tfailure
 from zope.interface import implementer
 
 from zwms import logs, replies
-from zwms.account import is_address
 from zwms.errors import Reply
+from zwms.policy.facts import Mail as PolicyMail
 from zwms.routing import lists as mlists
 from zwms.routing.router import Mailing, Router, Target
 from zwms.smtp import texts
+from zwms.smtp.envelope import (  # noqa: F401 - re-exported for callers and tests
+    Envelope, EnvelopeUser, Path, ip_literal, plain_address, received_header)
 from zwms.smtp.relay import RelayRules
 
 #: More Received headers than this and the mail is looping (RFC 5321 §6.3).
@@ -45,14 +45,6 @@ def new_message_id():
     return os.urandom(8).hex().upper()
 
 
-def plain_address(text):
-    """
-    An address zWMS accepts in the envelope: a dot-atom L{is_address} with
-    no % or ! routing (SPEC X4; RFC 5321 §3.6 relay routes are refused).
-    """
-    return is_address(text) and "%" not in text and "!" not in text
-
-
 def reply(pair, log=None, detail=None, channel=logs.MAILSERVER):
     """
     A L{Reply} from a C{(code, text)} pair of L{zwms.replies}, with the §36
@@ -62,47 +54,6 @@ def reply(pair, log=None, detail=None, channel=logs.MAILSERVER):
     if log is not None and detail:
         log = "%s %s" % (log, detail)
     return Reply(code, text, log=log, channel=channel)
-
-
-class Path:
-    """
-    An envelope address exactly as the client wrote it between < and >.
-
-    Twisted's C{smtp.Address} strips source routes and accepts quoted local
-    parts, % and ! routes; zWMS refuses those (SPEC X4), so the raw text is
-    kept and checked with L{zwms.account.is_address}.
-    """
-
-    def __init__(self, text):
-        self.text = text
-
-    def __str__(self):
-        return self.text
-
-    def __bytes__(self):
-        return self.text.encode("ascii", "backslashreplace")
-
-    def __repr__(self):
-        return "Path(%r)" % (self.text,)
-
-    def __eq__(self, other):
-        return isinstance(other, Path) and other.text == self.text
-
-    def __hash__(self):
-        return hash(self.text)
-
-
-class EnvelopeUser(smtp.User):
-    """
-    A C{smtp.User} (what C{validateTo} receives) whose C{dest} is a L{Path}
-    that has not been parsed yet: the delivery decides what is valid.
-    """
-
-    def __init__(self, dest, helo, protocol, orig):
-        self.dest = dest
-        self.helo = helo
-        self.protocol = protocol
-        self.orig = orig
 
 
 @dataclass(frozen=True)
@@ -130,45 +81,6 @@ class Recipient:
         return self.delivery.message(envelope)
 
 
-@dataclass(frozen=True)
-class Envelope:
-    """What the protocol knows when DATA starts."""
-    peer_ip: str
-    helo: str
-    with_name: str  # RFC 3848: SMTP, ESMTP, ESMTPS, ESMTPA, ESMTPSA
-    sender: str  # "" for the null path <>
-    recipients: tuple  # of Recipient, in RCPT order
-
-
-def ip_literal(ip):
-    """The bracketed address literal of RFC 5321 §4.1.3 for a peer IP."""
-    try:
-        if ipaddress.ip_address(ip).version == 6:
-            return "[IPv6:%s]" % (ip,)
-    except ValueError:
-        pass
-    return "[%s]" % (ip,)
-
-
-def received_header(envelope, domain, message_id, when):
-    """
-    The Received header (RFC 5321 §4.4) as CRLF-terminated bytes.  "for"
-    names the recipient only when there is one, so that Bcc recipients are
-    never shown to each other.
-    """
-    lines = ["Received: from %s (%s)" % (envelope.helo or "unknown",
-                                         ip_literal(envelope.peer_ip)),
-             "\tby %s with %s id %s" % (domain, envelope.with_name, message_id)]
-    date = email.utils.formatdate(when, localtime=True)
-    if len(envelope.recipients) == 1 and getattr(envelope.recipients[0], "mailing", None) is None:
-        # (A list's copies do not show the list name to their recipients.)
-        lines.append("\tfor <%s>; %s" % (envelope.recipients[0].address, date))
-    else:
-        lines[-1] += ";"
-        lines.append("\t%s" % (date,))
-    return ("\r\n".join(lines) + "\r\n").encode("ascii", "replace")
-
-
 def unique(items):
     """Items in first-seen order, without repeats."""
     seen, out = set(), []
@@ -190,11 +102,19 @@ class LocalDelivery:
     place: L{on_mail_from} (MAIL FROM), L{validateTo} (each RCPT),
     L{on_data} (after DATA, the whole message known), then L{route} (the
     routing service stores and queues it).
+
+    The receive policy (SPEC P2–P7, C{services.policy}, a
+    L{zwms.policy.chain.ReceivePolicy}; None: no checks) decides; this
+    class only carries its verdicts out: it writes their log lines, raises
+    their refusals as L{Reply}s and stores each account's copy where the
+    decision says (L{zwms.policy.verdict.Decision}).
     """
 
     def __init__(self, services, account_id=None, new_id=None):
         self.services = services
         self.account_id = account_id
+        self.policy = getattr(services, "policy", None)
+        self.helo_name = ""
         self.relay = RelayRules(services)
         self.router = getattr(services, "router", None) or Router(services)
         self._reset_sender()
@@ -211,6 +131,7 @@ class LocalDelivery:
         self.day_size = 0
         self.day_used = 0
         self._grant = None
+        self._policy_mail = None
 
     # -- IMessageDelivery ------------------------------------------------
 
@@ -237,6 +158,7 @@ class LocalDelivery:
             raise reply(replies.INVALID_EMAIL, replies.LOG_INVALID_EMAIL, "<%s>" % text)
         self._reset_sender()
         peer = _text(helo[1]) if helo else ""
+        self.helo_name = _text(helo[0]) if helo else ""
         return self.on_mail_from(peer, origin)
 
     @defer.inlineCallbacks
@@ -245,7 +167,9 @@ class LocalDelivery:
         The MAIL FROM stage: find the sending account (SMTP AUTH, else a
         recent POP3 login from this IP with relay IP auth) and apply its
         sending limits (seed §16): the daily count and size are checked
-        here, the message size and recipient count by the protocol.
+        here, the message size and recipient count by the protocol.  Then
+        the receive policy's MAIL stage (P2 bomb, P3 outlaw when
+        PREOUTLAW=1; L{policy_mail_from}).
 
         @return: a Deferred firing with C{origin}, or failing with a Reply.
         """
@@ -264,6 +188,7 @@ class LocalDelivery:
             if pop is not None:
                 account = yield defer.maybeDeferred(services.accounts.get, pop)
         if account is None:
+            yield self.policy_mail_from(peer, origin)
             return origin
         self.sender_account = account.id
         self.rcpt_limit = account.rcptlimit
@@ -279,7 +204,33 @@ class LocalDelivery:
                 raise Reply(*texts.DAY_COUNT_OVER, log=detail)
             if self.day_size and size >= self.day_size:
                 raise Reply(*texts.DAY_SIZE_OVER, log=detail)
+        yield self.policy_mail_from(peer, origin)
         return origin
+
+    @defer.inlineCallbacks
+    def policy_mail_from(self, peer, origin):
+        """
+        The receive policy at MAIL FROM: write its lines, raise its refusal
+        as a L{Reply} (a 421 closes the session), keep its marks for DATA.
+
+        The sending account found above (SMTP AUTH, or POP-before-SMTP with
+        relay IP auth) makes the mail "authenticated": our own users skip
+        the bad-mail checks P2–P5 like RELAYIPS peers (seed §4, §32).
+        """
+        if self.policy is None:
+            return
+        mail = PolicyMail(peer_ip=peer or "", helo=self.helo_name, sender=str(origin),
+                          authenticated=self.sender_account is not None)
+        verdict = yield self.policy.mail_from(mail)
+        self.write_lines(verdict.log_lines(), peer)
+        if verdict.refused:
+            raise Reply(verdict.code, verdict.text)
+        self._policy_mail = mail.marked(verdict.marks)
+
+    def write_lines(self, lines, peer):
+        """Write a verdict's (channel, text) lines, with the peer IP."""
+        for channel, text in lines:
+            self.services.logs.write(channel, text, peer=peer or None)
 
     def lists_allowed(self, peer):
         """
@@ -404,30 +355,62 @@ class LocalDelivery:
 
     def message(self, envelope):
         """
-        The C{IMessage} for one transaction, to every accepted recipient.
+        The C{IMessage} for one transaction, to every accepted recipient
+        (the envelope takes the policy's marks of this MAIL FROM).
         """
+        if envelope.mail is None and self._policy_mail is not None:
+            envelope = replace(envelope, mail=self._policy_mail)
         return Message(self, envelope)
 
     def on_data(self, message, data):
         """
         The after-DATA stage, the whole message known: the sending
-        account's daily byte limit (seed §16).  The receive policy adds its
-        content checks here.
+        account's daily byte limit (seed §16), then the receive policy's
+        DATA stage (P3 when PREOUTLAW=0, P4, P5, then P6/P7 for each local
+        account; remote recipients are not subject to P6/P7).
 
-        @return: a Deferred firing when the message may be routed, or
-            failing with a L{Reply}.
+        @return: a Deferred firing with the policy's
+            L{zwms.policy.verdict.Decision} (None without a policy) when the
+            message may be routed, or failing with a L{Reply}.
         """
         if self.day_size and self.day_used + len(data) > self.day_size:
             return defer.fail(Reply(*texts.DAY_SIZE_OVER, log="%s (%s: %d + %d bytes > %d)" % (
                 texts.LOG_DAY_LIMIT, self.sender_account, self.day_used, len(data),
                 self.day_size)))
-        return defer.succeed(None)
+        if self.policy is None:
+            return defer.succeed(None)
+        envelope = message.envelope
+        mail = envelope.mail
+        if mail is None:
+            # No MAIL stage ran (Recipient() called directly): no marks.
+            mail = PolicyMail(peer_ip=envelope.peer_ip, helo=envelope.helo,
+                              sender=envelope.sender,
+                              authenticated=self.sender_account is not None)
+        account_ids = unique(a for r in envelope.recipients for a in r.accounts)
+        d = self.policy.message(mail, data, account_ids)
+        d.addCallback(self._carry_out, envelope.peer_ip)
+        return d
 
-    def route(self, envelope, data):
+    def _carry_out(self, decision, peer):
+        """Write a Decision's lines; raise its refusal (a 421 closes)."""
+        self.write_lines(decision.log_lines(), peer)
+        if decision.reply is not None:
+            raise Reply(decision.reply.code, decision.reply.text)
+        return decision
+
+    def route(self, envelope, data, decision=None):
         """
         Hand the accepted message to the routing service (local copies,
         queue, forwarding, lists, SELFRELAYSAVE); fires once on disk.
+
+        @param decision: the receive policy's L{Decision}: each local
+            account gets its copy in the folder it says (bad-flagged for
+            delegated mail); accounts it refused or deleted for get
+            nothing.  None: every account's Inbox.
         """
+        placements = None
+        if decision is not None:
+            placements = {aid: (folder, bad) for aid, folder, bad in decision.stored()}
         queue = self.router.can_send_out()
         targets = [Target(r.address, r.accounts, r.addresses if queue else (), r.mailing)
                    for r in envelope.recipients]
@@ -439,7 +422,8 @@ class LocalDelivery:
             auth_account=account, sent_copy=sent_copy,
             # Only accounts with a daily limit are counted: no file write per
             # message for everyone else (a limit set today counts from now).
-            count=bool(account and (self.day_count or self.day_size)))
+            count=bool(account and (self.day_count or self.day_size)),
+            placements=placements)
 
     @defer.inlineCallbacks
     def check_account(self, account_id, detail):
@@ -530,8 +514,9 @@ class Message:
 
     def eomReceived(self):
         """
-        The after-DATA stage (L{LocalDelivery.on_data}), then routing
-        (L{LocalDelivery.route}); fire only when everything is on disk
+        The after-DATA stage (L{LocalDelivery.on_data}, the receive
+        policy), then routing (L{LocalDelivery.route}) as it decided; fire
+        only when everything is on disk
         (SPEC S3).  A storage failure is a 451 (DESIGN rule 4), logged to
         SystemError.
         """
@@ -546,11 +531,24 @@ class Message:
         # The stored copies carry a Return-Path line too (Router.route).
         stored_size = len(data) + len("Return-Path: <%s>\r\n" % self.envelope.sender)
 
+        decided = []
+
+        def route(decision):
+            decided.append(decision)
+            return self.delivery.route(self.envelope, data, decision)
+
         def routed(result):
+            decision = decided[0] if decided else None
+            kept = None if decision is None else {aid for aid, _, _ in decision.stored()}
             for r in self.envelope.recipients:
                 if r.accounts:
+                    accounts = [a for a in r.accounts if kept is None or a in kept]
+                    if not accounts:
+                        # Refused or deleted by every account's own rules:
+                        # the policy's lines said so.
+                        continue
                     line = "%s <%s> (%s, %d bytes, id %s)" % (
-                        replies.LOG_RECEIVE_SUCCESS, r.address, ",".join(r.accounts),
+                        replies.LOG_RECEIVE_SUCCESS, r.address, ",".join(accounts),
                         stored_size, message_id)
                 else:
                     line = "%s <%s> (%d bytes, id %s)" % (
@@ -567,7 +565,7 @@ class Message:
             raise reply(replies.TEMPORARY_FAILURE)
 
         d = self.delivery.on_data(self, data)
-        d.addCallback(lambda _: self.delivery.route(self.envelope, data))
+        d.addCallback(route)
         d.addCallbacks(routed, failed)
         return d
 

@@ -17,7 +17,10 @@ but owns the parts where Twisted 26.10 has holes:
 - AUTH is offered and accepted only over TLS or from loopback; a malformed
   AUTH is answered, never a dropped connection;
 - NOOP, VRFY (refused), SIZE, 8BITMIME, PIPELINING, idle timeout, recipient
-  and error limits, and any 421 closes the connection;
+  and error limits, and any 421 closes the connection (so a receive-policy
+  refusal such as "421 Error. This mail looks like a spam" does);
+- a peer the receive policy refuses at connect (BLOCKIPS) gets its reply
+  instead of the greeting and is disconnected;
 - a storage failure after DATA is a 451, never a 5xx (DESIGN rule 4).
 """
 
@@ -32,7 +35,7 @@ from twisted.python import failure as tfailure
 
 from zwms import logs, replies
 from zwms.errors import Reply
-from zwms.smtp.delivery import Envelope, EnvelopeUser, Path
+from zwms.smtp.envelope import Envelope, EnvelopeUser, Path
 from zwms.smtp.security import SecurityCommands
 from zwms.smtp.texts import (
     AUTH, AUTH_REQUIRED, BAD_HELO, BAD_PARAMETER, COMMAND, DATA, ERROR_CODES, MAIL_SYNTAX,
@@ -100,8 +103,34 @@ class SMTPServer(SecurityCommands, smtp.ESMTP):
             if self.factory.shutting_down:
                 self.reply(replies.SHUTTING_DOWN)
                 return
+            if self._refused_at_connect():
+                return
         self.sendCode(220, self.host + b" ESMTP zWMS ready")
         self.setTimeout(self.timeout)
+
+    def _refused_at_connect(self):
+        """
+        P1 (BLOCKIPS): the receive policy refuses the peer at connect; its
+        reply (554, RFC 5321 §3.1) is sent instead of the greeting, its
+        lines go to MailBlock and the connection is closed.
+        """
+        policy = getattr(self.factory.services, "policy", None)
+        if policy is None:
+            return False
+        try:
+            verdict = policy.connect(self.peer_ip)
+        except Exception:
+            # Our fault (a damaged setting file): greet, the MAIL stage
+            # answers 451 if it persists; never a refusal for it.
+            self.logFailure(tfailure.Failure(), "Receive policy at connect")
+            return False
+        if not verdict.refused:
+            return False
+        for channel, text in verdict.log_lines():
+            self.log(text, channel)
+        self.sendCode(verdict.code, verdict.text)
+        self._close()
+        return True
 
     def connectionLost(self, reason=None):
         self._closing = True

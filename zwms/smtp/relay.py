@@ -22,40 +22,11 @@ source routes, bang paths) never get here: L{zwms.smtp.delivery} refuses
 them with 553 before any lookup.
 """
 
-import ipaddress
 from dataclasses import dataclass
 
 from twisted.internet import defer
 
-
-def ip_matches(ip, item):
-    """
-    True when C{ip} matches one RELAYIPS/BLOCKIPS item: an exact address,
-    a CIDR block, or a dotted prefix ending in "." (``192.168.1.``).
-    """
-    if not ip or not item:
-        return False
-    ip = str(ip).split("%", 1)[0]
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    if mapped is not None:
-        address = mapped
-    if item.endswith("."):
-        # A prefix matches whole octets only: "10.1." is not "10.10.x.x".
-        return address.version == 4 and str(address).startswith(item)
-    try:
-        network = ipaddress.ip_network(item, strict=False)
-    except ValueError:
-        return False
-    return address.version == network.version and address in network
-
-
-def ip_in_list(ip, items):
-    """True when C{ip} matches any item of an IP list setting."""
-    return any(ip_matches(ip, item) for item in items)
+from zwms.policy.lists import ip_in
 
 
 @dataclass(frozen=True)
@@ -76,7 +47,7 @@ class RelayRules:
 
     def trusted_ip(self, ip):
         """The peer is in RELAYIPS."""
-        return ip_in_list(ip, self.services.settings.list("RELAYIPS"))
+        return ip_in(ip, self.services.settings.list("RELAYIPS"))
 
     @defer.inlineCallbacks
     def pop_account(self, ip):
