@@ -11,6 +11,7 @@ from a thread, never the system resolver.
 """
 
 import base64
+import email
 import os
 
 from twisted.internet import defer, reactor, task, threads
@@ -268,6 +269,33 @@ class AccountRuleTests(Base):
         success = [line for line in self.server_log if line.startswith("Mail receive success")]
         self.assertEqual(len(success), 1)
         self.assertTrue(success[0].startswith("Mail receive success <bob@example.com> (bob, "))
+
+    def test_refused_recipient_bounced_when_another_takes(self):
+        """The sender learns which recipient refused (§36 multi-recipient line)."""
+        bounces = []
+
+        class RecordingQueue:
+            def deliver_bounce(self, env, bounce):
+                bounces.append((env, bounce))
+                return defer.succeed(None)
+
+        self.services.queue = RecordingQueue()
+        write_data(self.services, "spam.dat", "viagra\n")
+        self.set("SPAMREJECT", "2")
+        self.services.accounts.set("alice", "junkreject", "1")
+        both = (b"<alice@example.com>", b"<bob@example.com>")
+        self.assertEqual(self.send(b"Subject: cheap viagra\r\n\r\nx\r\n",
+                                   recipients=both)[2], OK)
+        [(env, bounce)] = bounces
+        self.assertEqual(env.sender, "bob@remote.example")
+        self.assertEqual([r.addr for r in env.recipients], ["alice@example.com"])
+        report = email.message_from_bytes(bounce)
+        human = report.get_payload(0).get_payload(decode=True).decode("utf-8")
+        self.assertIn("421 서비스 활용 불가능", human)
+        self.assertIn("421 Error. This mail looks like a spam", human)
+        # No bounce for a bounce (empty sender).
+        self.send(b"Subject: cheap viagra\r\n\r\nx\r\n", sender=b"<>", recipients=both)
+        self.assertEqual(len(bounces), 1)
 
     def test_sort_rule_to_a_folder_and_delete(self):
         self.rules.add_sort_rule("alice", "subject", "invoice", "Work")

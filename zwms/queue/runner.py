@@ -503,7 +503,7 @@ class QueueRunner:
         original = yield self.spool.read(env.id)
         bounce = yield self.spool.run(dsn.build_bounce, env, failed, original, domain, now)
         try:
-            yield self._deliver_bounce(env, bounce)
+            yield self.deliver_bounce(env, bounce)
         except Exception as e:
             self._log(ch.SYSTEMERROR, "Bounce for %s not delivered yet: %s" % (env.id, e))
             if now < env.created + self.lifetime + NOTIFY_GRACE:
@@ -514,7 +514,7 @@ class QueueRunner:
         yield self._save(env)
 
     @defer.inlineCallbacks
-    def _deliver_bounce(self, env, bounce):
+    def deliver_bounce(self, env, bounce):
         """A local sender gets the bounce in its mailbox, others by the queue."""
         accounts = ()
         directory = getattr(self.services, "directory", None)

@@ -31,6 +31,7 @@ from zwms.routing.router import Mailing, Router, Target
 from zwms.smtp import texts
 from zwms.smtp.envelope import (  # noqa: F401 - re-exported for callers and tests
     Envelope, EnvelopeUser, Path, ip_literal, plain_address, received_header)
+from zwms.smtp.refusals import bounce_refused
 from zwms.smtp.relay import RelayRules
 
 #: More Received headers than this and the mail is looping (RFC 5321 §6.3).
@@ -554,7 +555,10 @@ class Message:
                     line = "%s <%s> (%d bytes, id %s)" % (
                         replies.LOG_RELAY_SUCCESS, r.address, len(data), message_id)
                 services.logs.write(logs.MAILSERVER, line, peer=peer)
-            return result
+            # Recipients refused by their own rules while others accepted:
+            # a bounce, on disk before the 250 like the accepted copies.
+            d = bounce_refused(services, self.envelope, data, decision, message_id)
+            return d.addCallback(lambda _: result)
 
         def failed(f):
             if f.check(Reply):
