@@ -127,6 +127,52 @@ class MailStoreTestsMixin:
         self.assertEqual(len(self.store.messages("alice")), 1)
 
 
+    # -- webmail additions: paging, counts, seen, move (issue 6) ------------
+
+    @defer.inlineCallbacks
+    def test_page_newest_first_with_total(self):
+        names = []
+        for i in range(7):
+            names += (yield call(self.store.deliver, [Delivery("alice", b"m%d" % i)]))
+        yield call(self.store.deliver, [Delivery("alice", b"s", "Sent")])
+        total, infos = self.store.page("alice", "Inbox", 0, 3)
+        self.assertEqual(total, 7)
+        self.assertEqual([i.name for i in infos], names[::-1][:3])
+        total, infos = self.store.page("alice", "Inbox", 6, 3)
+        self.assertEqual([i.name for i in infos], [names[0]])
+        self.assertEqual(self.store.page("alice", "Inbox", 9, 3), (7, []))
+        self.assertEqual(self.store.page("alice", "Trash", 0, 3), (0, []))
+
+    @defer.inlineCallbacks
+    def test_mark_seen_and_counts(self):
+        names = yield call(self.store.deliver, [Delivery("alice", b"a"), Delivery("alice", b"b"),
+                                                Delivery("alice", b"c", "Spam")])
+        self.assertEqual(self.store.counts("alice"), {"Inbox": (2, 2), "Spam": (1, 1)})
+        yield call(self.store.mark_seen, "alice", "Inbox", [names[0]])
+        self.assertEqual(self.store.counts("alice")["Inbox"], (2, 1))
+        self.assertEqual([i.seen for i in self.store.messages("alice")], [True, False])
+        yield call(self.store.mark_seen, "alice", "Inbox", [names[0]], False)
+        self.assertEqual(self.store.counts("alice")["Inbox"], (2, 2))
+        self.assertEqual(self.store.counts("bob"), {})
+
+    @defer.inlineCallbacks
+    def test_move_keeps_bytes_and_flags(self):
+        names = yield call(self.store.deliver, [Delivery("alice", b"one"),
+                                                Delivery("alice", b"two")])
+        yield call(self.store.mark_seen, "alice", "Inbox", [names[0]])
+        moved = yield call(self.store.move, "alice", "Inbox", [names[0], "1.abcdef"], "Trash")
+        self.assertEqual(moved, 1)
+        self.assertEqual([i.name for i in self.store.messages("alice")], [names[1]])
+        trash = self.store.messages("alice", "Trash")
+        self.assertEqual([(i.name, i.seen) for i in trash], [(names[0], True)])
+        self.assertEqual(self.store.read("alice", "Trash", names[0]), b"one")
+        self.assertRaises(NoSuchMessage, self.store.read, "alice", "Inbox", names[0])
+        self.assertEqual(tuple(self.store.usage("alice")), (2, 6))
+
+    def test_move_bad_folder_refused(self):
+        return self.assertFailure(call(self.store.move, "alice", "Inbox", [], ""), InvalidValue)
+
+
 class MemoryMailStoreTests(MailStoreTestsMixin, TestCase):
     def setUp(self):
         self.store = MemoryMailStore()

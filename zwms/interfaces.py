@@ -133,6 +133,32 @@ class IMailStore(Interface):
         @return: a list of L{zwms.account.MessageInfo}, oldest first.
         """
 
+    def page(account_id, folder="Inbox", offset=0, limit=100):
+        """
+        One page of a folder, newest first, paged in the index.
+
+        @return: C{(total, [MessageInfo])}.
+        """
+
+    def counts(account_id):
+        """
+        @return: C{{folder: (messages, unseen)}} for every folder holding mail.
+        """
+
+    def mark_seen(account_id, folder, names, seen=True):
+        """
+        Set or clear the seen flag (webmail read/unread), durably.
+
+        @return: a Deferred.
+        """
+
+    def move(account_id, folder, names, target):
+        """
+        Move messages to another folder of the same account, durably.
+
+        @return: a Deferred firing with the number moved.
+        """
+
     def read(account_id, folder, name):
         """
         @return: the stored bytes of one message.

@@ -9,7 +9,7 @@ UIDL of the message.
 
 Writes: one writer thread, group commit
 ---------------------------------------
-Every change (deliver, delete, mark_fetched, reindex) is a job on one
+Every change (deliver, delete, mark_fetched, mark_seen, move, reindex) is a job on one
 queue served by one writer thread.  The thread takes the first job, then
 ALL jobs queued at that moment (up to MAX_BATCH), and for the batch:
 
@@ -220,7 +220,53 @@ class FileMailStore:
             (check_id(account_id),)).fetchone()
         return count, size
 
+    def page(self, account_id, folder="Inbox", offset=0, limit=100):
+        """
+        One page of a folder, newest first, paged in the index (SPEC W2):
+        C{(total, [MessageInfo])}.  The primary key's order serves both.
+        """
+        key = (check_id(account_id), check_folder(folder))
+        db = self._db()
+        total = db.execute("SELECT COUNT(*) FROM messages WHERE account = ? AND folder = ?",
+                           key).fetchone()[0]
+        rows = db.execute(
+            "SELECT name, folder, size, received, fetched, seen, bad FROM messages "
+            "WHERE account = ? AND folder = ? ORDER BY name DESC LIMIT ? OFFSET ?",
+            key + (max(0, int(limit)), max(0, int(offset)))).fetchall()
+        return total, [MessageInfo(n, f, s, r, bool(fe), bool(se), bool(b))
+                       for n, f, s, r, fe, se, b in rows]
+
+    def counts(self, account_id):
+        """C{{folder: (messages, unseen)}} of every folder holding mail."""
+        rows = self._db().execute(
+            "SELECT folder, COUNT(*), SUM(seen = 0) FROM messages WHERE account = ? "
+            "GROUP BY folder", (check_id(account_id),)).fetchall()
+        return {f: (n, u or 0) for f, n, u in rows}
+
     # -- writes (through the writer thread) ----------------------------------
+
+    def mark_seen(self, account_id, folder, names, seen=True):
+        """Set or clear the seen flag (webmail read/unread), durably."""
+        try:
+            args = (check_id(account_id), check_folder(folder),
+                    [check_name(n) for n in names], int(bool(seen)))
+        except (InvalidValue, NoSuchMessage) as e:
+            return defer.fail(e)
+        return self._submit("seen", args)
+
+    def move(self, account_id, folder, names, target):
+        """
+        Move messages to another folder of the same account (file rename,
+        both folders fsynced, then the rows; a crash in between leaves the
+        file in its new folder, which reindex follows).  Unknown names are
+        ignored.  @return: a Deferred firing with the number moved.
+        """
+        try:
+            args = (check_id(account_id), check_folder(folder),
+                    [check_name(n) for n in names], check_folder(target))
+        except (InvalidValue, NoSuchMessage) as e:
+            return defer.fail(e)
+        return self._submit("move", args)
 
     def deliver(self, deliveries):
         """
@@ -520,7 +566,42 @@ class FileMailStore:
             db.executemany("UPDATE messages SET fetched = 1 WHERE account = ? "
                            "AND folder = 'Inbox' AND name = ?", [(aid, n) for n in names])
             return None
+        if job.kind == "seen":
+            aid, folder, names, seen = job.args
+            db.executemany("UPDATE messages SET seen = ? WHERE account = ? AND folder = ? "
+                           "AND name = ?", [(seen, aid, folder, n) for n in names])
+            return None
+        if job.kind == "move":
+            return self._move(db, *job.args)
         raise AssertionError("unknown job %r" % (job.kind,))
+
+    def _move(self, db, aid, folder, names, target):
+        """Rename the files, fsync both folders, then move the rows."""
+        if folder == target:
+            return 0
+        src_dir, dst_dir = self._folder_dir(aid, folder), self._folder_dir(aid, target)
+        os.makedirs(dst_dir, exist_ok=True)
+        done = []
+        try:
+            for name in names:
+                src = os.path.join(src_dir, name + ".eml")
+                dst = os.path.join(dst_dir, name + ".eml")
+                if not os.path.exists(src):
+                    continue
+                if os.path.exists(dst):
+                    raise InvalidValue("%s exists in %s already" % (name, target))
+                os.rename(src, dst)
+                done.append((src, dst, name))
+            fsync_dir(dst_dir)
+            fsync_dir(os.path.dirname(dst_dir))
+            fsync_dir(src_dir)
+        except BaseException:
+            for src, dst, _ in done:
+                os.rename(dst, src)
+            raise
+        db.executemany("UPDATE messages SET folder = ? WHERE account = ? AND folder = ? "
+                       "AND name = ?", [(target, aid, folder, n) for _, _, n in done])
+        return len(done)
 
     # -- reindex (writer thread) ---------------------------------------------
 

@@ -130,6 +130,42 @@ class MemoryMailStore:
         for name in names:
             box.pop((folder, name), None)
 
+    def page(self, account_id, folder="Inbox", offset=0, limit=100):
+        """One page, newest first, and the folder's total (as the file store)."""
+        infos = self.messages(account_id, folder)[::-1]
+        offset, limit = max(0, int(offset)), max(0, int(limit))
+        return len(infos), infos[offset:offset + limit]
+
+    def counts(self, account_id):
+        """{folder: (messages, unseen)} of every folder holding mail."""
+        out = {}
+        for (folder, name) in self._mail.get(account_id, {}):
+            total, unseen = out.get(folder, (0, 0))
+            seen = "seen" in self._flags.get((account_id, name), set())
+            out[folder] = (total + 1, unseen + (0 if seen else 1))
+        return out
+
+    def mark_seen(self, account_id, folder, names, seen=True):
+        """Set or clear the seen flag."""
+        box = self._mail.get(account_id, {})
+        for name in names:
+            if (folder, name) in box:
+                flags = self._flags.setdefault((account_id, name), set())
+                flags.add("seen") if seen else flags.discard("seen")
+        return defer.succeed(None)
+
+    def move(self, account_id, folder, names, target):
+        """Move messages between folders; the number moved."""
+        if target not in FOLDERS and not target:
+            return defer.fail(InvalidValue("bad folder"))
+        box = self._mail.get(account_id, {})
+        moved = 0
+        for name in names:
+            if folder != target and (folder, name) in box:
+                box[(target, name)] = box.pop((folder, name))
+                moved += 1
+        return defer.succeed(moved)
+
     def mark_fetched(self, account_id, names):
         for name in names:
             self._flags.setdefault((account_id, name), set()).add("fetched")

@@ -2,7 +2,7 @@
 """
 The one web site of the --web listeners: a front page at /, the facts of
 /status.json, and the administrator console at /admin (L{zwms.web.admin}).
-The webmail mounts here when it lands (issue 6).
+The webmail (L{zwms.web.webmail}) is at /mail; / offers its login.
 
 Every answer carries the security headers (a CSP without inline script,
 nosniff, frame-ancestors 'none', a Referrer-Policy); tracebacks are never
@@ -18,6 +18,7 @@ from twisted.web.server import Site
 from zwms import __version__
 from zwms.web.admin import AdminApp
 from zwms.web.console import Console
+from zwms.web.webmail.app import WebmailApp
 
 SECURITY_HEADERS = (
     (b"Content-Security-Policy",
@@ -30,13 +31,14 @@ SECURITY_HEADERS = (
 
 
 class RootApp:
-    """/: the front page and the status facts; /admin: the console."""
+    """/: the front page and the status facts; /admin: the console; /mail: the webmail."""
 
     app = Klein()
 
-    def __init__(self, console):
+    def __init__(self, console, webmail=None):
         self.console = console
         self.admin = AdminApp(console)
+        self.webmail = webmail
 
     def facts(self):
         s = self.console.services
@@ -46,7 +48,18 @@ class RootApp:
 
     @app.route("/", methods=["GET", "HEAD"])
     def front(self, request):
+        if self.webmail is not None:
+            return self.webmail.login_form(request)
         return self.console.render(request, None, "front.html", facts=self.facts())
+
+    @app.route("/mail", branch=True)
+    def mail(self, request):
+        return self.webmail.app.resource()
+
+    @app.route("/mail/", methods=["GET"])
+    def mail_login(self, request):
+        # A Klein branch does not reach its own "/" route: serve it here.
+        return self.webmail.login_form(request)
 
     @app.route("/status.json", methods=["GET"])
     def status_json(self, request):
@@ -79,7 +92,8 @@ def make_resource(services, reactor=None, run=None, skins=None):
     if reactor is None:
         from twisted.internet import reactor
     console = Console(services, reactor, run=run, skins=skins)
-    return SecureResource(RootApp(console).app.resource(), console)
+    webmail = WebmailApp(services, reactor, run=run, skins=skins)
+    return SecureResource(RootApp(console, webmail).app.resource(), console)
 
 
 def make_site(services, reactor=None, run=None, skins=None):

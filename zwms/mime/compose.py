@@ -1,0 +1,143 @@
+# -*- test-case-name: tests.test_webmail_compose -*-
+"""
+Messages the webmail writes (SPEC W2): email.message.EmailMessage with the
+SMTP policy (CRLF, RFC 2047 subjects and RFC 2231 file names in UTF-8),
+address lists checked, reply and forward texts, and the uploaded form of
+the compose page (multipart/form-data with the file names Twisted's own
+parser drops).
+"""
+
+import email
+import email.policy
+import email.utils
+import mimetypes
+import re
+import secrets
+from email.message import EmailMessage
+
+from zwms.account import is_address
+from zwms.errors import InvalidValue
+from zwms.mime.parse import addresses, decode_header, filename_of
+
+#: Most recipients one webmail message may name (a seatbelt; the
+#: account's rcptlimit applies too).
+MAX_RECIPIENTS = 500
+
+
+def address_list(text):
+    """
+    The addresses of a To/Cc/Bcc field ("Name <a@b>, c@d; e@f"), checked.
+
+    @raise InvalidValue: naming the bad entry.
+    """
+    out = []
+    text = str(text or "").replace(";", ",").replace("\r", " ").replace("\n", " ")
+    for name, addr in email.utils.getaddresses([text]):
+        if not name and not addr:
+            continue
+        if not is_address(addr):
+            raise InvalidValue("not an e-mail address: %s" % (addr or name,))
+        out.append(addr)
+    if len(out) > MAX_RECIPIENTS:
+        raise InvalidValue("too many recipients (most %d)" % MAX_RECIPIENTS)
+    return out
+
+
+def _clean(text):
+    return re.sub(r"[\r\n\x00]+", " ", str(text or "")).strip()
+
+
+def build(sender, sender_name, to, cc, subject, body, attachments=(), domain="localhost",
+          in_reply_to="", references="", now=None):
+    """
+    A new message as bytes (CRLF).  Bcc is never written.
+
+    @param attachments: [(file name, content type or "", bytes)].
+    """
+    msg = EmailMessage(policy=email.policy.SMTP)
+    msg["From"] = email.utils.formataddr((_clean(sender_name), sender)) if sender_name \
+        else sender
+    if to:
+        msg["To"] = ", ".join(to)
+    if cc:
+        msg["Cc"] = ", ".join(cc)
+    msg["Subject"] = _clean(subject)
+    msg["Date"] = email.utils.formatdate(now, localtime=False)
+    msg["Message-ID"] = "<%s.%s@%s>" % (secrets.token_hex(8), "zwms", domain)
+    if in_reply_to:
+        msg["In-Reply-To"] = _clean(in_reply_to)
+        msg["References"] = _clean(" ".join(x for x in (references, in_reply_to) if x))
+    msg["MIME-Version"] = "1.0"
+    msg["User-Agent"] = "zWMS webmail"
+    msg.set_content(str(body or "").replace("\r\n", "\n"), charset="utf-8", cte="base64"
+                    if _long_lines(body) else "8bit")
+    for filename, ctype, data in attachments:
+        ctype = ctype or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        if "/" not in ctype or ctype.startswith("multipart/"):
+            ctype = "application/octet-stream"
+        maintype, subtype = ctype.split("/", 1)
+        if maintype == "text":
+            maintype, subtype = "application", "octet-stream"
+        msg.add_attachment(bytes(data), maintype=maintype, subtype=subtype.split(";")[0],
+                           filename=_clean(filename) or "attachment")
+    return msg.as_bytes()
+
+
+def _long_lines(text):
+    return any(len(line.encode("utf-8")) > 900 for line in str(text or "").splitlines())
+
+
+def reply_subject(subject, prefix="Re"):
+    """"Re: subject" (no "Re: Re:")."""
+    subject = subject or ""
+    if re.match(r"^\s*%s\s*:" % prefix, subject, re.I):
+        return subject
+    return "%s: %s" % (prefix, subject)
+
+
+def quote(text, who, when):
+    """The quoted original under a reply."""
+    lines = str(text or "").splitlines()
+    head = "%s, %s:" % (when, who) if when else "%s:" % who
+    return "\n\n" + head + "\n" + "\n".join("> " + line for line in lines)
+
+
+def parse_upload(body, content_type):
+    """
+    A multipart/form-data body as (fields {name: text}, files [(field,
+    file name, content type, bytes)]).  Blocking on big bodies: run it in
+    a thread.
+
+    @raise InvalidValue: not a multipart form, or a field not UTF-8.
+    """
+    head = b"MIME-Version: 1.0\r\nContent-Type: " + bytes(content_type) + b"\r\n\r\n"
+    msg = email.message_from_bytes(head + bytes(body), policy=email.policy.compat32)
+    if not msg.is_multipart():
+        raise InvalidValue("the form was not sent as multipart/form-data")
+    fields, files = {}, []
+    for part in msg.get_payload():
+        name = part.get_param("name", header="content-disposition")
+        if not name:
+            continue
+        name = decode_header(name if isinstance(name, str) else str(name))
+        data = part.get_payload(decode=True) or b""
+        has_file = part.get_param("filename", header="content-disposition") is not None
+        if has_file:
+            filename = filename_of(part)
+            if filename or data:
+                files.append((name, filename or "attachment", part.get_content_type(), data))
+            continue
+        try:
+            fields.setdefault(name, data.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InvalidValue("the form was not sent as UTF-8")
+    return fields, files
+
+
+def sender_of(summary):
+    """The address a reply goes to: Reply-To, else From."""
+    if summary.reply_to:
+        found = addresses(summary.reply_to)
+        if found:
+            return found[0][1]
+    return summary.sender_address

@@ -1,0 +1,132 @@
+# -*- test-case-name: tests.test_webmail_session -*-
+"""
+/mail: the webmail login (SPEC W1, seed §18) and the user skin's files;
+the session pages are mounted below it (/mail/box, /mail/compose,
+/mail/settings), each path starting with the session's random segment.
+"""
+
+import os
+import re
+
+from klein import Klein
+
+from zwms.admin import consoleops
+from zwms.web.console import Refused, client_ip, form, query_args
+from zwms.web.webmail.compose import ComposeApp
+from zwms.web.webmail.mailbox import MailboxApp
+from zwms.web.webmail.settings import SettingsApp
+from zwms.web.webmail.state import NoSession, Webmail
+
+STATIC_TYPES = {"css": b"text/css; charset=utf-8", "svg": b"image/svg+xml",
+                "gif": b"image/gif", "png": b"image/png"}
+STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\.(css|svg|gif|png)$")
+
+
+class _Ctx:
+    """The little an operation of L{consoleops} reads (the home)."""
+
+    def __init__(self, home):
+        self.home = home
+
+
+class WebmailApp:
+    """The webmail root, at /mail."""
+
+    app = Klein()
+
+    def __init__(self, services, reactor, run=None, skins=None):
+        self.webmail = Webmail(services, reactor, run=run, skins=skins)
+        self.mailbox = MailboxApp(self.webmail)
+        self.compose = ComposeApp(self.webmail)
+        self.settings = SettingsApp(self.webmail)
+
+    @app.route("/box", branch=True)
+    def box_branch(self, request):
+        return self.mailbox.app.resource()
+
+    @app.route("/compose", branch=True)
+    def compose_branch(self, request):
+        return self.compose.app.resource()
+
+    @app.route("/settings", branch=True)
+    def settings_branch(self, request):
+        return self.settings.app.resource()
+
+    @app.route("/<any(css, images):folder>/<name>", methods=["GET", "HEAD"])
+    def static(self, request, folder, name):
+        """A file of the user skin's css/ or images/ folder; nothing else."""
+        m = STATIC_NAME.match(name)
+        try:
+            if not m or ".." in name:
+                raise OSError(name)
+            with open(os.path.join(self.webmail.templates.folder, folder, name), "rb") as f:
+                data = f.read()
+        except OSError:
+            request.setResponseCode(404)
+            return b"not found"
+        request.setHeader(b"Content-Type", STATIC_TYPES[m.group(1)])
+        request.setHeader(b"Cache-Control", b"max-age=3600")
+        return data
+
+    # -- login (W1, §18) -------------------------------------------------------
+
+    @app.route("/", methods=["GET"])
+    async def login_form(self, request):
+        wm = self.webmail
+        try:
+            session = await wm.session(request, "-")
+            return wm.redirect(request, "/mail/box/%s/folder/Inbox" % wm.rand(session))
+        except NoSession:
+            pass
+        expired = query_args(request).get("expired") == "1"
+        return wm.render(request, None, "loginuser.html", login="",
+                         message="expired" if expired else "")
+
+    async def _account_of(self, login):
+        """The account an ID or one of its addresses names, or None."""
+        services = self.webmail.services
+        if "@" in login:
+            from twisted.internet import defer
+            res = await defer.maybeDeferred(services.directory.resolve, login)
+            if res.kind != "local" or len(res.accounts) != 1:
+                return None
+            login = res.accounts[0]
+        try:
+            from zwms.account import check_id
+            return services.accounts.get(check_id(login))
+        except Exception:
+            return None
+
+    @app.route("/login", methods=["POST"])
+    async def login(self, request):
+        wm = self.webmail
+        try:
+            values = form(request)
+            wm.check_csrf(request, None, values)
+        except Refused as e:
+            return wm.error_page(request, None, e.status, e.message)
+        login = values.get("login", "").strip()[:254]
+        password = values.get("password", "")
+        ip = client_ip(request)
+        if wm.guard.locked(ip, login):
+            request.setResponseCode(429)
+            wm.log("webmail login refused (locked out): %s" % login, request)
+            return wm.render(request, None, "loginuser.html", login=login, message="locked")
+        account = await self._account_of(login)
+        good = False
+        if account is not None and password:
+            good = await wm.run(wm.services.accounts.check_password, account.id, password)
+        if not good or account.locked or not account.active:
+            wm.log("webmail login failed: %s" % login, request)
+            for key in wm.guard.failed(ip, login):
+                wm.log("webmail login locked for %d minutes after %d failures: %s"
+                       % (wm.guard.lockout // 60, wm.guard.max_failures, key), request)
+            request.setResponseCode(403)
+            return wm.render(request, None, "loginuser.html", login=login,
+                             message="locked_account" if good else "failed")
+        wm.guard.succeeded(ip, login)
+        session = await wm.start_session(request, account)
+        wm.log("webmail login: %s" % account.id, request)
+        notice = await wm.run(consoleops.notice_get, _Ctx(wm.services.home))
+        where = "notice" if notice.strip() else "folder/Inbox"
+        return wm.redirect(request, "/mail/box/%s/%s" % (wm.rand(session), where))

@@ -1,0 +1,269 @@
+# -*- test-case-name: tests.test_webmail_session -*-
+"""
+What every webmail page shares: the services, the user session store, the
+login guard, the user skin, the three session checks of seed §18, CSRF, and
+the one place where errors become pages.
+
+Sessions (SPEC W1, seed §18, §35) — what was chosen:
+  - A session lives server-side (L{zwms.store.websessions}, folder
+    data/mailsessions/) and expires after 30 idle minutes.
+  - Cookie session (account field C{cookiesession}): the session key is in
+    the C{zwms_mail} cookie (HttpOnly, SameSite=Strict, Secure on TLS).
+  - Random session (C{randsession}, and env.cfg RANDSESSION on): a second
+    random value sits in every URL path, C{/mail/box/RAND/...} (seed §35:
+    "the random number after zwms in the webmail URL"); a request whose
+    path carries another value is refused.  With the cookie session off the
+    session key IS that random value (the URL is then the only secret).
+    With both off the cookie is used anyway: an ID or an IP alone never
+    logs anyone in (SPEC W6); the path then holds "-".
+  - IP session (C{ipsession}): the login IP is kept; a request from another
+    IP is refused, and a later login of the same account ends the earlier
+    session ("the last login wins"; remembered in memory: after a restart
+    the earlier session lives until it idles out or the user logs out).
+  - The checks are read from the account at login.
+  - CSRF: every form carries the session's own token (distinct from both
+    secrets); the login form a double-submit cookie token, as /admin.
+"""
+
+import functools
+import hmac
+
+from twisted.python import log
+
+from zwms import i18n
+from zwms import logs as logchannels
+from zwms.errors import InvalidValue, NoSuchMessage, ZWMSError
+from zwms.store import userprefs
+from zwms.store.websessions import SessionStore
+from zwms.web.console import (LANG_COOKIE, Redirect, Refused, client_ip, form,
+                              thread_runner)
+from zwms.web.guard import LoginGuard
+from zwms.web.templates import Templates
+
+MAIL_COOKIE = b"zwms_mail"
+LOGIN_COOKIE = b"zwms_login"
+#: The user skin (seed §19).
+USER_SKIN = "wow_coolwind"
+#: The path segment when the random session is off.
+NO_RAND = "-"
+
+
+class NoSession(Exception):
+    """No usable session: the reason goes to the WebMail log, the user to login."""
+
+
+class Webmail:
+    """
+    The shared state of the webmail apps.
+
+    @param services: the L{zwms.services.Services}.
+    @param run: C{run(f, *args) -> Deferred} for blocking work.
+    """
+
+    def __init__(self, services, reactor, run=None, skins=None):
+        self.services = services
+        self.reactor = reactor
+        self.run = run or thread_runner(reactor)
+        self.now = services.clock.seconds
+        self.sessions = SessionStore(services.home.path("data", "mailsessions"), now=self.now)
+        self.guard = LoginGuard(self.now)
+        self.templates = Templates(skins, skin=USER_SKIN)
+        #: account -> token of its latest IP-bound login ("the last login wins").
+        self.latest = {}
+
+    def log(self, text, request):
+        self.services.logs.write(logchannels.WEBMAIL, text, client_ip(request))
+
+    # -- cookies and CSRF --------------------------------------------------------
+
+    def set_cookie(self, request, name, value, max_age=None, path=b"/"):
+        request.addCookie(name, value, path=path, httpOnly=True, sameSite="strict",
+                          secure=request.isSecure(),
+                          max_age=None if max_age is None else str(max_age))
+
+    def login_token(self, request):
+        """The pre-login double-submit token (a cookie set when missing)."""
+        import secrets
+        token = request.getCookie(LOGIN_COOKIE)
+        if token and 20 <= len(token) <= 100:
+            return token.decode("ascii", "replace")
+        value = secrets.token_urlsafe(24)
+        self.set_cookie(request, LOGIN_COOKIE, value.encode("ascii"))
+        return value
+
+    def check_csrf(self, request, session, values=None):
+        """@raise Refused: 403 unless the form's csrf field is the expected token."""
+        sent = (values if values is not None else form(request)).get("csrf", "")
+        if session is not None:
+            expected = session.csrf
+        else:
+            cookie = request.getCookie(LOGIN_COOKIE)
+            expected = cookie.decode("ascii", "replace") if cookie else ""
+        if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+            raise Refused(403, "This form has expired or was not sent by this page. "
+                               "Reload the page and try again.")
+
+    # -- the three session checks (seed §18) ---------------------------------------
+
+    async def session(self, request, rand):
+        """
+        The session of this request, checked.  @raise NoSession: why not.
+        """
+        session, via_cookie = None, False
+        cookie = request.getCookie(MAIL_COOKIE)
+        if cookie:
+            session = self.sessions.get(cookie.decode("ascii", "replace"))
+            via_cookie = session is not None
+        if session is None and rand != NO_RAND:
+            session = self.sessions.get(rand)
+        if session is None or session.role != "user":
+            raise NoSession("no session")
+        data = session.data
+        if data.get("cookie") and not via_cookie:
+            raise NoSession("cookie session missing")
+        if data.get("rand") and not hmac.compare_digest(rand.encode(), data["rand"].encode()):
+            raise NoSession("random session mismatch")
+        if data.get("ip"):
+            if client_ip(request) != data["ip"]:
+                raise NoSession("IP session: another IP (%s)" % data["ip"])
+            latest = self.latest.get(session.login)
+            if latest is not None and latest != session.token:
+                raise NoSession("IP session: logged in again elsewhere")
+        if self.sessions.touch(session):
+            await self.run(self.sessions.save, session)
+        return session
+
+    async def start_session(self, request, account):
+        """Create the session of a good login; set its cookie.  @return: it."""
+        rand_on = bool(account.randsession and self.services.settings["RANDSESSION"])
+        cookie_on = bool(account.cookiesession or not rand_on)
+        ip = client_ip(request)
+        prefs = await self.run(userprefs.load, self.services.home, account.id)
+        data = {"ip": ip if account.ipsession else "", "cookie": cookie_on,
+                "lang": i18n.choose(prefs.get("lang") or self.language(request, None))}
+        session = await self.run(self.sessions.create, account.id, "user", data)
+        if rand_on:
+            if cookie_on:
+                import secrets
+                session.data["rand"] = secrets.token_urlsafe(24)
+            else:
+                session.data["rand"] = session.token
+            await self.run(self.sessions.save, session)
+        if cookie_on:
+            self.set_cookie(request, MAIL_COOKIE, session.token.encode("ascii"))
+        if account.ipsession:
+            earlier = self.latest.get(account.id)
+            self.latest[account.id] = session.token
+            if earlier is not None and earlier != session.token:
+                await self.run(self.sessions.delete, earlier)
+        return session
+
+    async def end_session(self, request, session):
+        await self.run(self.sessions.delete, session.token)
+        if self.latest.get(session.login) == session.token:
+            del self.latest[session.login]
+        self.set_cookie(request, MAIL_COOKIE, b"", max_age=0)
+
+    @staticmethod
+    def rand(session):
+        """The path segment of a session's pages (/mail/box/RAND/...)."""
+        return session.data.get("rand") or NO_RAND
+
+    # -- pages ------------------------------------------------------------------
+
+    def language(self, request, session):
+        if session is not None and session.data.get("lang"):
+            return i18n.choose(session.data["lang"])
+        cookie = request.getCookie(LANG_COOKIE)
+        return i18n.choose(cookie.decode("ascii", "replace") if cookie else "")
+
+    def render(self, request, session, template, **values):
+        """A page of the user skin, in the session's language."""
+        lang = self.language(request, session)
+        request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
+        request.setHeader(b"Cache-Control", b"no-store")
+        values.setdefault("flash", "")
+        values.setdefault("errors", {})
+        values.setdefault("counts", {})
+        return self.templates.render(
+            template, lang, session=session, lang=lang,
+            csrf=session.csrf if session else self.login_token(request),
+            rand=self.rand(session) if session else NO_RAND,
+            domain=self.services.settings["DOMAIN"],
+            languages=[(code, i18n.LANGUAGE_NAMES[code]) for code in i18n.LANGUAGES],
+            **values)
+
+    def redirect(self, request, url):
+        request.setResponseCode(303)
+        request.setHeader(b"Location", url.encode("utf-8"))
+        return b""
+
+    def error_page(self, request, session, status, message):
+        request.setResponseCode(status)
+        return self.render(request, session, "error.html", status=status, message=message)
+
+
+async def upload_form(wm, request):
+    """
+    A multipart/form-data POST as (fields, files), parsed in a thread
+    (Twisted's request.args lose the file names).
+    """
+    from zwms.mime.compose import parse_upload
+    ctype = request.getHeader(b"content-type") or b""
+    if not ctype.lower().startswith(b"multipart/form-data"):
+        return form(request), []
+    request.content.seek(0)
+    body = request.content.read()
+    try:
+        return await wm.run(parse_upload, body, ctype)
+    except InvalidValue as e:
+        raise Refused(400, str(e))
+
+
+def page(method="GET", upload=False):
+    """
+    Decorate a session route C{f(self, request, session, **kwargs)}: the
+    three session checks, CSRF on POST (the form is passed as C{values},
+    an upload's files as C{files}), and every error mapped to a page
+    (never a traceback).
+    """
+    def decorate(f):
+        @functools.wraps(f)
+        async def route(self, request, rand, **kwargs):
+            wm = self.webmail
+            session = None
+            try:
+                try:
+                    session = await wm.session(request, rand)
+                except NoSession as e:
+                    wm.log("webmail session refused: %s" % e, request)
+                    if method == "POST":
+                        raise Refused(403, "Your session has ended. Log in again.")
+                    return wm.redirect(request, "/mail/?expired=1")
+                if method == "POST":
+                    if upload:
+                        values, kwargs["files"] = await upload_form(wm, request)
+                    else:
+                        values = form(request)
+                    wm.check_csrf(request, session, values)
+                    kwargs["values"] = values
+                return await f(self, request, session, **kwargs)
+            except Redirect as r:
+                return wm.redirect(request, r.url)
+            except Refused as e:
+                return wm.error_page(request, session, e.status, e.message)
+            except NoSuchMessage:
+                return wm.error_page(request, session, 404, "This message is gone.")
+            except (InvalidValue, ZWMSError) as e:
+                return wm.error_page(request, session, 400, str(e))
+            except Exception:
+                log.err(None, "webmail page %s" % (request.path,))
+                wm.services.logs.write(logchannels.SYSTEMERROR,
+                                       "Webmail error on %s (see the server log)"
+                                       % request.path.decode("ascii", "replace"),
+                                       client_ip(request))
+                return wm.error_page(request, session, 500,
+                                     "The server could not do this. The error was logged.")
+        route.webmail_method = method
+        return route
+    return decorate
