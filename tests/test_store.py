@@ -173,6 +173,67 @@ class MailStoreTestsMixin:
         return self.assertFailure(call(self.store.move, "alice", "Inbox", [], ""), InvalidValue)
 
 
+    # -- webmail additions: order, date range, head, user folders (issue 6) --
+
+    @defer.inlineCallbacks
+    def test_page_by_size_and_date_range(self):
+        names = []
+        for body in (b"mm", b"l" * 9, b"s", b"xxxxx"):
+            names += (yield call(self.store.deliver, [Delivery("alice", body)]))
+        total, infos = self.store.page("alice", "Inbox", 0, 10, order="size")
+        self.assertEqual([i.size for i in infos], [9, 5, 2, 1])
+        total, infos = self.store.page("alice", "Inbox", 1, 2, order="size", descending=False)
+        self.assertEqual((total, [i.size for i in infos]), (4, [2, 5]))
+        total, infos = self.store.page("alice", "Inbox", 0, 10, descending=False)
+        self.assertEqual([i.name for i in infos], names)
+        received = [i.received for i in self.store.messages("alice")]
+        total, infos = self.store.page("alice", "Inbox", 0, 10, since=received[1],
+                                       until=received[3])
+        self.assertEqual((total, [i.name for i in infos]), (2, [names[2], names[1]]))
+        self.assertEqual(self.store.page("alice", "Inbox", 0, 10, since=received[3] + 1),
+                         (0, []))
+        self.assertRaises(InvalidValue, self.store.page, "alice", "Inbox", 0, 10, "subject")
+
+    @defer.inlineCallbacks
+    def test_head(self):
+        names = yield call(self.store.deliver, [Delivery("alice", b"Subject: a\r\n\r\nbody")])
+        self.assertEqual(self.store.head("alice", "Inbox", names[0], 9), b"Subject: ")
+        self.assertRaises(NoSuchMessage, self.store.head, "alice", "Inbox", "1.abcdef")
+
+    @defer.inlineCallbacks
+    def test_user_folders(self):
+        self.assertEqual(self.store.folders("alice"), list(FOLDERS))
+        yield call(self.store.create_folder, "alice", "회사 일")
+        yield call(self.store.create_folder, "alice", "Archive")
+        self.assertEqual(self.store.folders("alice"), list(FOLDERS) + ["Archive", "회사 일"])
+        yield self.assertFailure(call(self.store.create_folder, "alice", "Archive"),
+                                 InvalidValue)
+        for bad in ("inbox", "Trash", "", ".hidden", "a/b", "..", " pad", "x\x7f",
+                    "a" * 65, "new\nline"):
+            yield self.assertFailure(call(self.store.create_folder, "alice", bad), InvalidValue)
+        names = yield call(self.store.deliver, [Delivery("alice", b"one")])
+        moved = yield call(self.store.move, "alice", "Inbox", names, "Archive")
+        self.assertEqual(moved, 1)
+        yield self.assertFailure(call(self.store.delete_folder, "alice", "Archive"),
+                                 InvalidValue)
+        yield self.assertFailure(call(self.store.rename_folder, "alice", "Archive", "회사 일"),
+                                 InvalidValue)
+        count = yield call(self.store.rename_folder, "alice", "Archive", "Old")
+        self.assertEqual(count, 1)
+        self.assertEqual(self.store.read("alice", "Old", names[0]), b"one")
+        self.assertRaises(NoSuchMessage, self.store.read, "alice", "Archive", names[0])
+        self.assertEqual(self.store.folders("alice"), list(FOLDERS) + ["Old", "회사 일"])
+        yield call(self.store.move, "alice", "Old", names, "Trash")
+        yield call(self.store.delete_folder, "alice", "Old")
+        yield call(self.store.delete_folder, "alice", "회사 일")
+        self.assertEqual(self.store.folders("alice"), list(FOLDERS))
+        yield self.assertFailure(call(self.store.delete_folder, "alice", "Old"), InvalidValue)
+        yield self.assertFailure(call(self.store.delete_folder, "alice", "Inbox"), InvalidValue)
+        yield self.assertFailure(call(self.store.rename_folder, "alice", "Nope", "Other"),
+                                 InvalidValue)
+        self.assertEqual(self.store.folders("bob"), list(FOLDERS))
+
+
 class MemoryMailStoreTests(MailStoreTestsMixin, TestCase):
     def setUp(self):
         self.store = MemoryMailStore()

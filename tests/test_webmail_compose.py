@@ -160,3 +160,78 @@ class SettingsTests(WebmailTestCase):
         self.assertEqual(r.code, 303)
         self.assertTrue(self.services.accounts.check_password("alice", "newpass1"))
         self.assertFalse(self.services.accounts.check_password("alice", "secret1"))
+
+
+class DraftAndReplyAllTests(SendTests):
+    """Drafts (save, list, reopen, send: the draft goes) and reply-all."""
+
+    def save(self, fields, files=()):
+        self.client.get("/mail/compose/%s/new" % self.client.rand)
+        return self.client.upload("/mail/compose/%s/save" % self.client.rand, fields, files)
+
+    def test_draft_save_list_reopen_send(self):
+        self.client.login()
+        r = self.save({"to": "bob@example.com", "bcc": "hidden@example.com",
+                       "subject": "초안 제목", "body": "쓰다 만 글"},
+                      [("attachment", "첨부.txt", b"attached")])
+        self.assertEqual(r.code, 303)
+        self.assertIn("/folder/Drafts", r.header("location"))
+        [draft] = self.services.mail.messages("alice", "Drafts")
+        listing = self.client.box("folder/Drafts").text
+        self.assertIn("초안 제목", listing)
+        self.assertIn("/compose/%s/new?mode=draft&amp;name=%s" % (self.client.rand, draft.name),
+                      listing)
+        form = self.client.get("/mail/compose/%s/new?mode=draft&name=%s"
+                               % (self.client.rand, draft.name)).text
+        for text in ('value="bob@example.com"', 'value="hidden@example.com"',
+                     'value="초안 제목"', "쓰다 만 글", 'name="draft" value="%s"' % draft.name,
+                     'name="fwd_folder" value="Drafts"'):
+            self.assertIn(text, form)
+        # Saved again: one draft, the new one.
+        r = self.client.upload("/mail/compose/%s/save" % self.client.rand, {
+            "to": "bob@example.com", "subject": "초안 제목", "body": "다 쓴 글",
+            "draft": draft.name, "fwd_folder": "Drafts", "fwd_name": draft.name})
+        [draft2] = self.services.mail.messages("alice", "Drafts")
+        self.assertNotEqual(draft2.name, draft.name)
+        self.assertEqual([a.filename for a in parsed(self.services.mail.read(
+            "alice", "Drafts", draft2.name)).attachments], ["첨부.txt"])
+        # Sent: the draft is gone, Bob has it with the attachment.
+        r = self.client.upload("/mail/compose/%s/send" % self.client.rand, {
+            "to": "bob@example.com", "subject": "초안 제목", "body": "다 쓴 글",
+            "draft": draft2.name, "fwd_folder": "Drafts", "fwd_name": draft2.name})
+        self.assertEqual(r.code, 303, r.text[-300:])
+        self.assertEqual(self.services.mail.messages("alice", "Drafts"), [])
+        [bob] = self.services.mail.messages("bob")
+        p = parsed(self.services.mail.read("bob", "Inbox", bob.name))
+        self.assertIn("다 쓴 글", p.text)
+        self.assertEqual([a.filename for a in p.attachments], ["첨부.txt"])
+
+    def test_bad_address_keeps_the_draft_form(self):
+        self.client.login()
+        r = self.save({"to": "not an address", "subject": "s", "body": "b"})
+        self.assertEqual(r.code, 400)
+        self.assertIn('value="s"', r.text)
+        self.assertEqual(self.services.mail.messages("alice", "Drafts"), [])
+
+    def test_failed_send_keeps_the_draft(self):
+        self.client.login()
+        self.save({"to": "bob@example.com", "subject": "s", "body": "b"})
+        [draft] = self.services.mail.messages("alice", "Drafts")
+        r = self.client.upload("/mail/compose/%s/send" % self.client.rand,
+                               {"to": "", "subject": "s", "body": "b", "draft": draft.name})
+        self.assertEqual(r.code, 400)
+        self.assertEqual(len(self.services.mail.messages("alice", "Drafts")), 1)
+
+    def test_reply_all(self):
+        self.services.settings.set("MULTIDOMAINS", "other.example")
+        name = self.deliver(b"From: Kim <kim@remote.example>\r\n"
+                            b"To: alice@example.com, Lee <lee@remote.example>\r\n"
+                            b"Cc: ALICE@other.example, park@remote.example, kim@remote.example\r\n"
+                            b"Subject: plan\r\nMessage-ID: <m1@remote>\r\n\r\nbody\r\n")
+        self.client.login()
+        self.assertIn("mode=replyall", self.client.box("read/Inbox/" + name).text)
+        form = self.client.get("/mail/compose/%s/new?mode=replyall&folder=Inbox&name=%s"
+                               % (self.client.rand, name)).text
+        self.assertIn('id="to" name="to" value="kim@remote.example"', form)
+        self.assertIn('id="cc" name="cc" value="lee@remote.example, park@remote.example"', form)
+        self.assertIn('value="Re: plan"', form)

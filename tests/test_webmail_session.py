@@ -17,6 +17,8 @@ from zwms.fileio import atomic_write
 from zwms.web.webmail import state
 from zwms.web.webmail.app import WebmailApp
 from zwms.web.webmail.compose import ComposeApp
+from zwms.web.webmail.filters import FiltersApp
+from zwms.web.webmail.folders import FoldersApp
 from zwms.web.webmail.mailbox import MailboxApp
 from zwms.web.webmail.settings import SettingsApp
 
@@ -25,7 +27,8 @@ def post_routes():
     """Every POST route of the webmail, with sample arguments."""
     out = []
     for prefix, app in (("/mail", WebmailApp), ("/mail/box", MailboxApp),
-                        ("/mail/compose", ComposeApp), ("/mail/settings", SettingsApp)):
+                        ("/mail/compose", ComposeApp), ("/mail/settings", SettingsApp),
+                        ("/mail/folders", FoldersApp), ("/mail/filters", FiltersApp)):
         for rule in app.app.url_map.iter_rules():
             if "POST" in (rule.methods or ()):
                 out.append(prefix + rule.rule)
@@ -213,20 +216,29 @@ class CsrfTests(WebmailTestCase):
         name = self.deliver(b"Subject: x\r\n\r\nbody\r\n")
         self.client.login()
         routes = post_routes()
-        self.assertGreaterEqual(len(routes), 6)
+        self.assertGreaterEqual(len(routes), 20)
+        self.assertIn("/mail/signup", routes)
+        self.services.mail.create_folder("alice", "Own")
         for rule in routes:
             if rule == "/mail/login":
                 continue
-            path = (rule.replace("<rand>", self.client.rand).replace("<folder>", "Inbox")
-                    .replace("<name>", name))
+            path = (rule.replace("<rand>", self.client.rand).replace("<name>", name)
+                    .replace("<int:index>", "0").replace("<any(add, remove):op>", "add")
+                    .replace("<kind>", "allow_ips")
+                    .replace("<zipname>", "alice-20240101-000000.zip"))
+            path = path.replace("<folder>", "Own" if "/mail/folders/" in path else "Inbox")
+            self.assertNotIn("<", path)
             for data in ({"csrf": "forged-forged-forged-forged"}, {"csrf": ""}):
                 r = self.client.post(path, data)
                 self.assertEqual(r.code, 403, path)
             r = self.client.upload(path, {"csrf": "forged-forged-forged-forged"})
             self.assertEqual(r.code, 403, path)
-        # Nothing happened: the message is still unread in the Inbox, alice logged in.
+        # Nothing happened: the message is still unread in the Inbox, alice logged in,
+        # her folder is there, no account was made.
         self.assertEqual([(i.name, i.seen) for i in self.services.mail.messages("alice")],
                          [(name, False)])
+        self.assertIn("Own", self.services.mail.folders("alice"))
+        self.assertEqual(self.services.accounts.list(), ["alice", "bob"])
         self.assertEqual(self.client.box("folder/Inbox").code, 200)
 
     def test_no_inline_script_or_style(self):
@@ -240,3 +252,28 @@ class CsrfTests(WebmailTestCase):
                      "/mail/settings/%s/" % self.client.rand, "/mail/"):
             text = self.client.get(path).text.lower()
             self.assertNotIn("<script", text, path)
+
+
+class UserSkinCatalogTests(SynchronousTestCase):
+    """Every string of the user skin has its Korean translation (SPEC W10)."""
+
+    def test_every_user_skin_string_translated(self):
+        from babel.messages.pofile import read_po
+        from jinja2.ext import babel_extract
+
+        from zwms import i18n
+        from zwms.web.templates import skins_root
+        folder = os.path.join(skins_root(), state.USER_SKIN)
+        wanted = set()
+        for name in os.listdir(folder):
+            if name.endswith(".html"):
+                with open(os.path.join(folder, name), "rb") as f:
+                    for _, _, msg, _ in babel_extract(f, ("_", "gettext"), [],
+                                                      {"extensions": "jinja2.ext.i18n"}):
+                        msg = msg[0] if isinstance(msg, tuple) else msg
+                        if msg:
+                            wanted.add(msg)
+        with open(i18n.catalog_path("ko"), "rb") as f:
+            catalog = read_po(f, locale="ko")
+        missing = sorted(m for m in wanted if not (catalog.get(m) and catalog.get(m).string))
+        self.assertEqual(missing, [], "add these to zwms/i18n/ko/LC_MESSAGES/zwms.po")

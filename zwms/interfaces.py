@@ -133,12 +133,34 @@ class IMailStore(Interface):
         @return: a list of L{zwms.account.MessageInfo}, oldest first.
         """
 
-    def page(account_id, folder="Inbox", offset=0, limit=100):
+    def page(account_id, folder="Inbox", offset=0, limit=100, order="date",
+             descending=True, since=None, until=None):
         """
-        One page of a folder, newest first, paged in the index.
+        One page of a folder, paged and sorted (date or size) in the index,
+        optionally within an arrival-time range.
 
         @return: C{(total, [MessageInfo])}.
         """
+
+    def head(account_id, folder, name, limit=65536):
+        """
+        @return: the first C{limit} bytes of a message (its header block for
+            lists and searches, without reading whole bodies).
+        """
+
+    def folders(account_id):
+        """
+        @return: the five standard folders, then the account's own.
+        """
+
+    def create_folder(account_id, folder):
+        """Create a user folder, durably; @return: a Deferred."""
+
+    def rename_folder(account_id, folder, new):
+        """Rename a user folder with its messages, durably; @return: a Deferred."""
+
+    def delete_folder(account_id, folder):
+        """Remove an empty user folder, durably; @return: a Deferred."""
 
     def counts(account_id):
         """

@@ -175,6 +175,8 @@ KEYS = (
     _ek("BLOCKIPS", "", parse_ip_list, "IPs refused at connect"),
     _ek("RANDSESSION", True, parse_bool, "webmail random session token"),
     _ek("MAXACCOUNTS", 0, parse_int, "most accounts (0 = no limit)"),
+    _ek("SITESECRET", "", parse_text,
+        "shared secret for signed site-integration links (§35; 16+ characters; empty = off)"),
 )
 
 KEYS_BY_NAME = {k.name: k for k in KEYS}

@@ -48,9 +48,10 @@ def _clean(text):
 
 
 def build(sender, sender_name, to, cc, subject, body, attachments=(), domain="localhost",
-          in_reply_to="", references="", now=None):
+          in_reply_to="", references="", now=None, bcc=()):
     """
-    A new message as bytes (CRLF).  Bcc is never written.
+    A new message as bytes (CRLF).  C{bcc} is written only for a draft
+    (kept in Drafts, never sent as is); a sent message has none.
 
     @param attachments: [(file name, content type or "", bytes)].
     """
@@ -61,6 +62,8 @@ def build(sender, sender_name, to, cc, subject, body, attachments=(), domain="lo
         msg["To"] = ", ".join(to)
     if cc:
         msg["Cc"] = ", ".join(cc)
+    if bcc:
+        msg["Bcc"] = ", ".join(bcc)
     msg["Subject"] = _clean(subject)
     msg["Date"] = email.utils.formatdate(now, localtime=False)
     msg["Message-ID"] = "<%s.%s@%s>" % (secrets.token_hex(8), "zwms", domain)
@@ -132,6 +135,28 @@ def parse_upload(body, content_type):
         except UnicodeDecodeError:
             raise InvalidValue("the form was not sent as UTF-8")
     return fields, files
+
+
+def header_addresses(data, *names):
+    """The addresses (lower case, in order, once each) of some header fields."""
+    from email.parser import BytesHeaderParser
+    from zwms.mime.parse import header_block, raw_get
+    msg = BytesHeaderParser(policy=email.policy.compat32).parsebytes(header_block(data))
+    out = []
+    for name in names:
+        for _, addr in addresses(raw_get(msg, name)):
+            addr = addr.strip().lower()
+            if addr and addr not in out:
+                out.append(addr)
+    return out
+
+
+def header_value(data, name):
+    """One header's value as text (RFC 2047 decoded, folding removed), "" when absent."""
+    from email.parser import BytesHeaderParser
+    from zwms.mime.parse import header_block, raw_get
+    msg = BytesHeaderParser(policy=email.policy.compat32).parsebytes(header_block(data))
+    return " ".join(decode_header(raw_get(msg, name) or "").split())
 
 
 def sender_of(summary):

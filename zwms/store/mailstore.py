@@ -81,6 +81,16 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 """
 
+#: Orders of a folder page other than arrival (the primary key), and the
+#: date-range filter of the webmail search (issue 6).
+INDEXES = (
+    "CREATE INDEX IF NOT EXISTS messages_size ON messages (account, folder, size)",
+    "CREATE INDEX IF NOT EXISTS messages_received ON messages (account, folder, received)",
+)
+
+#: Orders L{FileMailStore.page} knows (the columns of the index).
+ORDERS = {"date": "name", "size": "size, name"}
+
 UPSERT = ("INSERT INTO messages (account, folder, name, size, received, fetched, seen, bad) "
           "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, folder, name) "
           "DO UPDATE SET size = excluded.size")
@@ -95,6 +105,25 @@ def check_folder(folder):
     if folder in FOLDERS or (isinstance(folder, str) and FOLDER_RE.match(folder)):
         return folder
     raise InvalidValue("invalid folder name %r" % (folder,))
+
+
+def check_user_folder(folder):
+    """
+    A name for a folder the user creates or renames (issue 6): a valid
+    folder name, none of the five standard ones (in any case), no spaces
+    at either end, no control characters.  @raise InvalidValue.
+    """
+    if not isinstance(folder, str) or not FOLDER_RE.match(folder) or folder != folder.strip() \
+            or "\x7f" in folder or folder.lower() in {f.lower() for f in FOLDERS}:
+        raise InvalidValue("invalid folder name %r: 1 to 64 characters, no / or \\, "
+                           "not starting with a dot, not a standard folder" % (folder,))
+    return folder
+
+
+def check_order(order):
+    if order not in ORDERS:
+        raise InvalidValue("unknown order %r (known: %s)" % (order, ", ".join(sorted(ORDERS))))
+    return order
 
 
 def check_name(name):
@@ -174,6 +203,8 @@ class FileMailStore:
         db = self._db()
         db.execute("PRAGMA journal_mode = WAL")
         db.execute(SCHEMA)
+        for statement in INDEXES:
+            db.execute(statement)
 
     # -- paths and connections ---------------------------------------------
 
@@ -220,21 +251,62 @@ class FileMailStore:
             (check_id(account_id),)).fetchone()
         return count, size
 
-    def page(self, account_id, folder="Inbox", offset=0, limit=100):
+    def page(self, account_id, folder="Inbox", offset=0, limit=100, order="date",
+             descending=True, since=None, until=None):
         """
-        One page of a folder, newest first, paged in the index (SPEC W2):
-        C{(total, [MessageInfo])}.  The primary key's order serves both.
+        One page of a folder, paged in the index (SPEC W2):
+        C{(total, [MessageInfo])}.  C{order} is "date" (arrival; the
+        primary key's order) or "size" (an index); newest / largest first
+        unless C{descending} is false.  C{since} / C{until} (seconds) keep
+        the messages received in [since, until) (an index).
         """
         key = (check_id(account_id), check_folder(folder))
+        where, args = "account = ? AND folder = ?", key
+        if since is not None:
+            where, args = where + " AND received >= ?", args + (float(since),)
+        if until is not None:
+            where, args = where + " AND received < ?", args + (float(until),)
+        direction = " DESC" if descending else ""
+        order_by = ", ".join(c + direction for c in ORDERS[check_order(order)].split(", "))
         db = self._db()
-        total = db.execute("SELECT COUNT(*) FROM messages WHERE account = ? AND folder = ?",
-                           key).fetchone()[0]
+        total = db.execute("SELECT COUNT(*) FROM messages WHERE " + where, args).fetchone()[0]
         rows = db.execute(
             "SELECT name, folder, size, received, fetched, seen, bad FROM messages "
-            "WHERE account = ? AND folder = ? ORDER BY name DESC LIMIT ? OFFSET ?",
-            key + (max(0, int(limit)), max(0, int(offset)))).fetchall()
+            "WHERE " + where + " ORDER BY " + order_by + " LIMIT ? OFFSET ?",
+            args + (max(0, int(limit)), max(0, int(offset)))).fetchall()
         return total, [MessageInfo(n, f, s, r, bool(fe), bool(se), bool(b))
                        for n, f, s, r, fe, se, b in rows]
+
+    def head(self, account_id, folder, name, limit=65536):
+        """
+        The first C{limit} bytes of one message (its header block, for a
+        list or a header search, without reading a large body).
+        """
+        try:
+            path = os.path.join(self._folder_dir(account_id, folder), check_name(name) + ".eml")
+        except InvalidValue as e:
+            raise NoSuchMessage(str(e))
+        try:
+            with open(path, "rb") as f:
+                return f.read(max(0, int(limit)))
+        except (FileNotFoundError, NotADirectoryError):
+            raise NoSuchMessage("%s/%s/%s" % (account_id, folder, name))
+
+    def folders(self, account_id):
+        """
+        The account's folders: the five standard ones, then its own
+        (those with a folder on disk or rows in the index), sorted.
+        """
+        aid = check_id(account_id)
+        names = {r[0] for r in self._db().execute(
+            "SELECT DISTINCT folder FROM messages WHERE account = ?", (aid,))}
+        mail_dir = os.path.join(self._user_dir(aid), "mail")
+        try:
+            names.update(e.name for e in os.scandir(mail_dir)
+                         if FOLDER_RE.match(e.name) and e.is_dir(follow_symlinks=False))
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        return list(FOLDERS) + sorted(n for n in names if n not in FOLDERS)
 
     def counts(self, account_id):
         """C{{folder: (messages, unseen)}} of every folder holding mail."""
@@ -267,6 +339,44 @@ class FileMailStore:
         except (InvalidValue, NoSuchMessage) as e:
             return defer.fail(e)
         return self._submit("move", args)
+
+    def create_folder(self, account_id, folder):
+        """
+        Create an empty user folder (its directory, fsynced).
+
+        @return: a Deferred; it fails with InvalidValue for a bad or
+            existing name.
+        """
+        try:
+            args = (check_id(account_id), check_user_folder(folder))
+        except InvalidValue as e:
+            return defer.fail(e)
+        return self._submit("mkfolder", args)
+
+    def rename_folder(self, account_id, folder, new):
+        """
+        Rename a user folder (directory rename, fsynced, then its rows).
+
+        @return: a Deferred firing with the number of messages in it.
+        """
+        try:
+            args = (check_id(account_id), check_user_folder(folder), check_user_folder(new))
+        except InvalidValue as e:
+            return defer.fail(e)
+        return self._submit("rnfolder", args)
+
+    def delete_folder(self, account_id, folder):
+        """
+        Remove an EMPTY user folder (move or delete its messages first).
+
+        @return: a Deferred; it fails with InvalidValue when the folder
+            holds messages or does not exist.
+        """
+        try:
+            args = (check_id(account_id), check_user_folder(folder))
+        except InvalidValue as e:
+            return defer.fail(e)
+        return self._submit("rmfolder", args)
 
     def deliver(self, deliveries):
         """
@@ -573,6 +683,8 @@ class FileMailStore:
             return None
         if job.kind == "move":
             return self._move(db, *job.args)
+        if job.kind in ("mkfolder", "rnfolder", "rmfolder"):
+            return self._folder_job(db, job.kind, *job.args)
         raise AssertionError("unknown job %r" % (job.kind,))
 
     def _move(self, db, aid, folder, names, target):
@@ -602,6 +714,51 @@ class FileMailStore:
         db.executemany("UPDATE messages SET folder = ? WHERE account = ? AND folder = ? "
                        "AND name = ?", [(target, aid, folder, n) for _, _, n in done])
         return len(done)
+
+    def _rows_in(self, db, aid, folder):
+        return db.execute("SELECT COUNT(*) FROM messages WHERE account = ? AND folder = ?",
+                          (aid, folder)).fetchone()[0]
+
+    def _folder_job(self, db, kind, aid, folder, new=None):
+        """Create, rename or remove a user folder (writer thread, in a savepoint)."""
+        user_dir = self._user_dir(aid)
+        if not os.path.isdir(user_dir):
+            raise NoSuchAccount("no mailbox for account %r" % (aid,))
+        mail_dir = os.path.join(user_dir, "mail")
+        path = self._folder_dir(aid, folder)
+        exists = os.path.isdir(path) or self._rows_in(db, aid, folder) > 0
+        if kind == "mkfolder":
+            if exists:
+                raise InvalidValue("folder %r exists already" % (folder,))
+            new_mail_dir = not os.path.isdir(mail_dir)
+            os.makedirs(path)
+            fsync_dir(mail_dir)
+            if new_mail_dir:
+                fsync_dir(user_dir)
+            return 0
+        if not exists:
+            raise InvalidValue("no folder %r" % (folder,))
+        if kind == "rmfolder":
+            if self._rows_in(db, aid, folder) or any(
+                    n.endswith(".eml") for n in os.listdir(path)):
+                raise InvalidValue("folder %r is not empty" % (folder,))
+            shutil.rmtree(path)
+            fsync_dir(mail_dir)
+            return 0
+        target = self._folder_dir(aid, new)
+        if new == folder:
+            return self._rows_in(db, aid, folder)
+        if os.path.isdir(target) or self._rows_in(db, aid, new) > 0:
+            raise InvalidValue("folder %r exists already" % (new,))
+        os.makedirs(path, exist_ok=True)
+        os.rename(path, target)
+        try:
+            fsync_dir(mail_dir)
+            return db.execute("UPDATE messages SET folder = ? WHERE account = ? AND folder = ?",
+                              (new, aid, folder)).rowcount
+        except BaseException:
+            os.rename(target, path)
+            raise
 
     # -- reindex (writer thread) ---------------------------------------------
 

@@ -17,6 +17,7 @@ from zwms.account import (Account, MessageInfo, FOLDERS, check_id,
                           default_fields, parse_field)
 from zwms.errors import AccountExists, InvalidValue, NoSuchAccount, NoSuchMessage
 from zwms.interfaces import IAccountStore, IMailStore
+from zwms.store.mailstore import check_order, check_user_folder
 
 
 @implementer(IAccountStore)
@@ -73,6 +74,7 @@ class MemoryMailStore:
 
     def __init__(self):
         self._mail = {}
+        self._made = {}     # account -> set of created user folders
         self._flags = {}
         self._times = {}
         self._counter = itertools.count(1)
@@ -130,11 +132,74 @@ class MemoryMailStore:
         for name in names:
             box.pop((folder, name), None)
 
-    def page(self, account_id, folder="Inbox", offset=0, limit=100):
-        """One page, newest first, and the folder's total (as the file store)."""
-        infos = self.messages(account_id, folder)[::-1]
+    def page(self, account_id, folder="Inbox", offset=0, limit=100, order="date",
+             descending=True, since=None, until=None):
+        """One page and the total, ordered and filtered as the file store."""
+        check_order(order)
+        infos = [i for i in self.messages(account_id, folder)
+                 if (since is None or i.received >= since)
+                 and (until is None or i.received < until)]
+        if order == "size":
+            infos.sort(key=lambda i: (i.size, i.name))
+        if descending:
+            infos.reverse()
         offset, limit = max(0, int(offset)), max(0, int(limit))
         return len(infos), infos[offset:offset + limit]
+
+    def head(self, account_id, folder, name, limit=65536):
+        """The first bytes of one message."""
+        return self.read(account_id, folder, name)[:max(0, int(limit))]
+
+    def folders(self, account_id):
+        """The five standard folders, then the account's own, sorted."""
+        names = {f for f, _ in self._mail.get(account_id, {})} | self._made.get(account_id, set())
+        return list(FOLDERS) + sorted(n for n in names if n not in FOLDERS)
+
+    def _exists(self, account_id, folder):
+        return folder in self.folders(account_id)
+
+    def create_folder(self, account_id, folder):
+        """Create an empty user folder."""
+        try:
+            check_user_folder(folder)
+            if self._exists(account_id, folder):
+                raise InvalidValue("folder %r exists already" % (folder,))
+        except InvalidValue as e:
+            return defer.fail(e)
+        self._made.setdefault(account_id, set()).add(folder)
+        return defer.succeed(0)
+
+    def rename_folder(self, account_id, folder, new):
+        """Rename a user folder; the number of messages in it."""
+        try:
+            check_user_folder(folder), check_user_folder(new)
+            if not self._exists(account_id, folder):
+                raise InvalidValue("no folder %r" % (folder,))
+            if new != folder and self._exists(account_id, new):
+                raise InvalidValue("folder %r exists already" % (new,))
+        except InvalidValue as e:
+            return defer.fail(e)
+        box = self._mail.get(account_id, {})
+        keys = [k for k in box if k[0] == folder]
+        for key in keys:
+            box[(new, key[1])] = box.pop(key)
+        made = self._made.setdefault(account_id, set())
+        made.discard(folder)
+        made.add(new)
+        return defer.succeed(len(keys))
+
+    def delete_folder(self, account_id, folder):
+        """Remove an empty user folder."""
+        try:
+            check_user_folder(folder)
+            if not self._exists(account_id, folder):
+                raise InvalidValue("no folder %r" % (folder,))
+            if any(f == folder for f, _ in self._mail.get(account_id, {})):
+                raise InvalidValue("folder %r is not empty" % (folder,))
+        except InvalidValue as e:
+            return defer.fail(e)
+        self._made.get(account_id, set()).discard(folder)
+        return defer.succeed(0)
 
     def counts(self, account_id):
         """{folder: (messages, unseen)} of every folder holding mail."""

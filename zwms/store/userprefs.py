@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_webmail_compose -*-
 """
-A webmail user's own preferences (SPEC W4, W10): signature and language,
-in data/userd/ID/webmail.json (atomic write; blocking: call from a thread).
+A webmail user's own preferences (SPEC W4, W10): signature, language and
+time zone (an IANA name for zoneinfo; Asia/Seoul by default), in data/userd/ID/webmail.json (atomic write; blocking: call from a thread).
 Account fields proper (name, password) stay in the account store.
 """
 
@@ -14,8 +14,38 @@ from zwms.fileio import atomic_write
 from zwms.home import safe_join
 
 #: Keys kept, with their defaults.
-DEFAULTS = {"signature": "", "lang": ""}
+DEFAULTS = {"signature": "", "lang": "", "tz": "Asia/Seoul"}
 MAX_SIGNATURE = 4000
+DEFAULT_TZ = DEFAULTS["tz"]
+
+
+def zones():
+    """The IANA zone names zoneinfo knows, sorted (cached)."""
+    global _ZONES
+    if _ZONES is None:
+        import zoneinfo
+        _ZONES = sorted(zoneinfo.available_timezones())
+    return _ZONES
+
+
+_ZONES = None
+
+
+def check_tz(name):
+    """An IANA time zone name zoneinfo knows; raise InvalidValue."""
+    name = str(name or "").strip()
+    if name not in zones():
+        raise InvalidValue("unknown time zone %r" % (name,))
+    return name
+
+
+def tzinfo(name):
+    """The zoneinfo.ZoneInfo of a name (the default zone for a bad one)."""
+    import zoneinfo
+    try:
+        return zoneinfo.ZoneInfo(check_tz(name))
+    except (InvalidValue, zoneinfo.ZoneInfoNotFoundError):
+        return zoneinfo.ZoneInfo(DEFAULT_TZ)
 
 
 def _path(home, account_id):
@@ -47,6 +77,7 @@ def save(home, account_id, **values):
         prefs[key] = str(value)
     if len(prefs["signature"]) > MAX_SIGNATURE or "\x00" in prefs["signature"]:
         raise InvalidValue("the signature is too long (most %d characters)" % MAX_SIGNATURE)
+    check_tz(prefs["tz"])
     folder = safe_join(home.userd, check_id(account_id))
     os.makedirs(folder, exist_ok=True)
     atomic_write(_path(home, account_id), json.dumps(prefs, sort_keys=True).encode("utf-8"))

@@ -17,6 +17,10 @@ from zwms.admin import consoleops, ops
 from zwms.errors import InvalidValue
 from zwms.web.console import (LANG_COOKIE, SESSION_COOKIE, Refused, client_ip, flash as _flash,
                               form, page, query_args as _query, to_int as _int)
+from zwms.web.admin_calendar import CalendarApp
+from zwms.web.admin_files import FilesApp
+from zwms.web.admin_groups import GroupsApp
+from zwms.web.admin_system import SystemControlApp
 from zwms.web.config_pages import ConfigApp
 from zwms.web.users import UsersApp
 
@@ -39,8 +43,51 @@ class AdminApp:
         self.console = console
         self.users = UsersApp(console)
         self.config = ConfigApp(console)
+        self.control = SystemControlApp(console)
+        self.groups = GroupsApp(console)
+        self.files = FilesApp(console)
+        self.calendar = CalendarApp(console)
+        # The menu shows the file viewer only while DFV=1 (seed §10, §11).
+        for lang in i18n.LANGUAGES:
+            console.templates.environment(lang).globals["dfv_on"] = \
+                lambda: bool(console.services.settings["DFV"])
 
     # -- mounted apps and files ------------------------------------------------
+
+    @app.route("/control", branch=True)
+    def control_branch(self, request):
+        return self.control.app.resource()
+
+    @app.route("/groups", branch=True)
+    def groups_branch(self, request):
+        return self.groups.app.resource()
+
+    @app.route("/groups/", methods=["GET"])
+    def groups_page(self, request):
+        return self.groups.groups(request)
+
+    @app.route("/files", branch=True)
+    def files_branch(self, request):
+        return self.files.app.resource()
+
+    @app.route("/files/", methods=["GET"])
+    @page()
+    async def files_page(self, request, session):
+        return await self.files.files(request, session)
+
+    @app.route("/calendar", branch=True)
+    def calendar_branch(self, request):
+        return self.calendar.app.resource()
+
+    @app.route("/calendar/", methods=["GET"])
+    @page()
+    async def calendar_page(self, request, session):
+        return await self.calendar.month(request, session)
+
+    @app.route("/product", methods=["GET"])
+    @page()
+    async def product(self, request, session):
+        return await self.control.product(request, session)
 
     @app.route("/users", branch=True)
     def users_branch(self, request):

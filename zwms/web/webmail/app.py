@@ -1,8 +1,20 @@
 # -*- test-case-name: tests.test_webmail_session -*-
 """
-/mail: the webmail login (SPEC W1, seed §18) and the user skin's files;
-the session pages are mounted below it (/mail/box, /mail/compose,
-/mail/settings), each path starting with the session's random segment.
+/mail: the webmail login (SPEC W1, seed §18), sign-up (NEWACC) and the
+user skin's files; the session pages are mounted below it (/mail/box,
+/mail/folders, /mail/compose, /mail/filters, /mail/settings), each path
+starting with the session's random segment.
+
+The login page is the skin's per-host page when the Host header names one
+(seed §19: Host mail.custom.co.kr → skins/wow_coolwind/mail.custom.co.kr.html,
+rendered with the values of loginuser.html), else loginuser.html.
+
+Sign-up (/mail/signup, SPEC W1): offered only while zwms.cfg NEWACC=1 (a
+clear page says so otherwise); the form has the login form's CSRF token;
+the ID and password are checked (the password twice, 6 characters at
+least); at most SIGNUPS_PER_HOUR attempts per IP per hour; MAXACCOUNTS is
+kept by the account store (LicenseOver); the account is made by
+L{zwms.admin.ops.user_add}, which sends the welcome message.
 """
 
 import os
@@ -13,8 +25,11 @@ from klein import Klein
 from zwms.admin import consoleops
 from zwms.web.console import Refused, client_ip, form, query_args
 from zwms.web.webmail.compose import ComposeApp
+from zwms.web.webmail.filters import FiltersApp
+from zwms.web.webmail.folders import FoldersApp
 from zwms.web.webmail.mailbox import MailboxApp
 from zwms.web.webmail.settings import SettingsApp
+from zwms.web.webmail.signup import signup_form, signup_post
 from zwms.web.webmail.state import NoSession, Webmail
 
 STATIC_TYPES = {"css": b"text/css; charset=utf-8", "svg": b"image/svg+xml",
@@ -39,6 +54,8 @@ class WebmailApp:
         self.mailbox = MailboxApp(self.webmail)
         self.compose = ComposeApp(self.webmail)
         self.settings = SettingsApp(self.webmail)
+        self.folders = FoldersApp(self.webmail)
+        self.filters = FiltersApp(self.webmail)
 
     @app.route("/box", branch=True)
     def box_branch(self, request):
@@ -51,6 +68,22 @@ class WebmailApp:
     @app.route("/settings", branch=True)
     def settings_branch(self, request):
         return self.settings.app.resource()
+
+    @app.route("/folders", branch=True)
+    def folders_branch(self, request):
+        return self.folders.app.resource()
+
+    @app.route("/filters", branch=True)
+    def filters_branch(self, request):
+        return self.filters.app.resource()
+
+    @app.route("/signup", methods=["GET"])
+    def signup_form(self, request):
+        return signup_form(self.webmail, request)
+
+    @app.route("/signup", methods=["POST"])
+    async def signup(self, request):
+        return await signup_post(self.webmail, request)
 
     @app.route("/<any(css, images):folder>/<name>", methods=["GET", "HEAD"])
     def static(self, request, folder, name):
@@ -78,9 +111,11 @@ class WebmailApp:
             return wm.redirect(request, "/mail/box/%s/folder/Inbox" % wm.rand(session))
         except NoSession:
             pass
-        expired = query_args(request).get("expired") == "1"
-        return wm.render(request, None, "loginuser.html", login="",
-                         message="expired" if expired else "")
+        args = query_args(request)
+        message = "expired" if args.get("expired") == "1" else (
+            "signed_up" if args.get("done") == "signup" else "")
+        return wm.render(request, None, wm.login_template(request), login="",
+                         message=message, newacc=bool(wm.services.settings["NEWACC"]))
 
     async def _account_of(self, login):
         """The account an ID or one of its addresses names, or None."""
@@ -111,7 +146,8 @@ class WebmailApp:
         if wm.guard.locked(ip, login):
             request.setResponseCode(429)
             wm.log("webmail login refused (locked out): %s" % login, request)
-            return wm.render(request, None, "loginuser.html", login=login, message="locked")
+            return wm.render(request, None, wm.login_template(request), login=login,
+                             message="locked", newacc=bool(wm.services.settings["NEWACC"]))
         account = await self._account_of(login)
         good = False
         if account is not None and password:
@@ -122,8 +158,9 @@ class WebmailApp:
                 wm.log("webmail login locked for %d minutes after %d failures: %s"
                        % (wm.guard.lockout // 60, wm.guard.max_failures, key), request)
             request.setResponseCode(403)
-            return wm.render(request, None, "loginuser.html", login=login,
-                             message="locked_account" if good else "failed")
+            return wm.render(request, None, wm.login_template(request), login=login,
+                             message="locked_account" if good else "failed",
+                             newacc=bool(wm.services.settings["NEWACC"]))
         wm.guard.succeeded(ip, login)
         session = await wm.start_session(request, account)
         wm.log("webmail login: %s" % account.id, request)

@@ -2,8 +2,14 @@
 """
 /mail/compose/RAND/...: writing and sending (SPEC W2).
 
-  new?mode=reply|forward&folder=F&name=NAME   the form (To/Cc/Bcc, subject,
-                      plain text body with the signature, attachments)
+  new?mode=reply|replyall|forward&folder=F&name=NAME   the form (To/Cc/Bcc,
+                      subject, plain text body with the signature,
+                      attachments); reply-all copies the original's To and
+                      Cc, less the user's own addresses
+  new?mode=draft&name=NAME   a saved draft reopened (its attachments kept)
+  save               POST multipart/form-data: the form as a draft in
+                      Drafts (Bcc kept there); the draft it was reopened
+                      from is replaced
   send               POST multipart/form-data: build the message
                       (L{zwms.mime.compose}), check the submission rules
                       and limits, hand it to the routing service as the
@@ -39,6 +45,27 @@ class SendRefused(Exception):
 
 def _when(summary):
     return summary.date.strftime("%Y-%m-%d %H:%M") if summary.date else ""
+
+
+def own_addresses(account, settings):
+    """The addresses of an account (reply-all leaves them out)."""
+    domains = [settings["DOMAIN"]] + str(settings["MULTIDOMAINS"] or "").replace(
+        ",", " ").split()
+    out = {"%s@%s" % (account.id, d.lower()) for d in domains if d}
+    if account.address:
+        out.add(account.address.lower())
+    return out
+
+
+def reopen_draft(data, parsed):
+    """The form values of a saved draft."""
+    s = parsed.summary
+    return {"to": ", ".join(mimecompose.header_addresses(data, "To")),
+            "cc": ", ".join(mimecompose.header_addresses(data, "Cc")),
+            "bcc": ", ".join(mimecompose.header_addresses(data, "Bcc")),
+            "subject": s.subject, "body": parsed.text or "",
+            "in_reply_to": mimecompose.header_value(data, "In-Reply-To"),
+            "references": mimecompose.header_value(data, "References")}
 
 
 def draft_for(mode, data, parsed, signature):
@@ -84,28 +111,93 @@ class ComposeApp:
         args = query_args(request)
         prefs = await wm.run(userprefs.load, wm.services.home, session.login)
         mode = args.get("mode", "")
-        values = {"to": args.get("to", "")[:1000], "cc": "", "subject": "",
+        values = {"to": args.get("to", "")[:1000], "cc": "", "bcc": "", "subject": "",
                   "body": ("\n\n-- \n" + prefs["signature"]) if prefs["signature"] else "",
-                  "in_reply_to": "", "references": "", "fwd_folder": "", "fwd_name": ""}
-        if mode in ("reply", "forward"):
-            folder, name = check_box(args.get("folder", "")), args.get("name", "")
+                  "in_reply_to": "", "references": "", "fwd_folder": "", "fwd_name": "",
+                  "draft": ""}
+        if mode in ("reply", "replyall", "forward"):
+            folder = await check_box(wm, session, args.get("folder", ""))
+            name = args.get("name", "")
             data, parsed = await wm.run(load, wm.services.mail, session.login, folder, name)
-            values.update(draft_for(mode, data, parsed, prefs["signature"]))
+            values.update(draft_for("reply" if mode == "replyall" else mode, data, parsed,
+                                    prefs["signature"]))
+            if mode == "replyall":
+                account = wm.services.accounts.get(session.login)
+                skip = own_addresses(account, wm.services.settings) | {values["to"].lower()}
+                values["cc"] = ", ".join(
+                    a for a in mimecompose.header_addresses(data, "To", "Cc") if a not in skip)
             if mode == "forward" and parsed.attachments:
                 values.update(fwd_folder=folder, fwd_name=name)
+        elif mode == "draft":
+            name = args.get("name", "")
+            data, parsed = await wm.run(load, wm.services.mail, session.login, "Drafts", name)
+            values.update(reopen_draft(data, parsed), draft=name)
+            if parsed.attachments:
+                values.update(fwd_folder="Drafts", fwd_name=name)
         return self._form(request, session, values)
+
+    def _kept(self, values):
+        return {k: values.get(k, "") for k in ("to", "cc", "bcc", "subject", "body",
+                                               "in_reply_to", "references", "fwd_folder",
+                                               "fwd_name", "draft")}
+
+    async def _attachments(self, session, keep, files):
+        """The uploaded files, then those of the forwarded message or reopened draft."""
+        wm = self.webmail
+        attachments = [(name, ctype, data) for _field, name, ctype, data in files]
+        if keep["fwd_folder"] and keep["fwd_name"]:
+            folder = await check_box(wm, session, keep["fwd_folder"])
+            data, parsed = await wm.run(load, wm.services.mail, session.login, folder,
+                                        keep["fwd_name"])
+            for a in parsed.attachments:
+                ctype, name, body = mimeparse.part_of(data, a.index)
+                attachments.append((name, ctype if ctype != "message/rfc822" else "", body))
+        return attachments
+
+    async def _drop_draft(self, session, keep):
+        """Remove the draft the form was reopened from (after a send or a new save)."""
+        if keep["draft"]:
+            await defer.maybeDeferred(self.webmail.services.mail.delete, session.login,
+                                      "Drafts", [keep["draft"]])
+
+    @app.route("/<rand>/save", methods=["POST"])
+    @page("POST", upload=True)
+    async def save(self, request, session, values, files):
+        wm = self.webmail
+        services = wm.services
+        keep = self._kept(values)
+        try:
+            to, cc, bcc = (mimecompose.address_list(keep[k]) for k in ("to", "cc", "bcc"))
+        except InvalidValue as e:
+            return self._form(request, session, keep, error=str(e), status=400)
+        account = services.accounts.get(session.login)
+        domain = services.settings["DOMAIN"]
+        sender = account.address or "%s@%s" % (account.id, domain)
+        attachments = await self._attachments(session, keep, files)
+        message = await wm.run(mimecompose.build, sender, account.name, to, cc,
+                               keep["subject"], keep["body"], attachments, domain,
+                               keep["in_reply_to"], keep["references"], wm.now(), bcc)
+        limit = int(services.settings["MAXMAILSIZE"]) * 1024
+        if limit and len(message) > limit:
+            return self._form(request, session, keep, status=400, error=(
+                "The message is too large (%d KB; at most %d KB). Remove or shrink "
+                "attachments." % (len(message) // 1024, limit // 1024)))
+        names = await defer.maybeDeferred(services.mail.deliver,
+                                          [Delivery(account.id, message, "Drafts")])
+        await self._drop_draft(session, keep)
+        wm.log("webmail draft saved: %s %s" % (session.login, names[0]), request)
+        raise Redirect("/mail/box/%s/folder/Drafts?done=saved" % wm.rand(session))
 
     @app.route("/<rand>/send", methods=["POST"])
     @page("POST", upload=True)
     async def send(self, request, session, values, files):
         wm = self.webmail
-        keep = {k: values.get(k, "") for k in ("to", "cc", "bcc", "subject", "body",
-                                               "in_reply_to", "references", "fwd_folder",
-                                               "fwd_name")}
+        keep = self._kept(values)
         try:
             result = await self._send(request, session, keep, files)
         except (SendRefused, InvalidValue, mlists.ListError) as e:
             return self._form(request, session, keep, error=str(e), status=400)
+        await self._drop_draft(session, keep)
         wm.log("webmail sent: %s to %d recipient(s), %d bytes, queued %d"
                % (session.login, result[0], result[1], result[2]), request)
         raise Redirect("/mail/box/%s/folder/Sent?done=sent" % wm.rand(session))
@@ -125,14 +217,7 @@ class ComposeApp:
         if account.rcptlimit and len(rcpts) > account.rcptlimit:
             raise SendRefused("Too many recipients: this account may name %d at most."
                               % account.rcptlimit)
-        attachments = [(name, ctype, data) for _field, name, ctype, data in files]
-        if keep["fwd_folder"] and keep["fwd_name"]:
-            folder = check_box(keep["fwd_folder"])
-            data, parsed = await wm.run(load, services.mail, session.login, folder,
-                                        keep["fwd_name"])
-            for a in parsed.attachments:
-                ctype, name, body = mimeparse.part_of(data, a.index)
-                attachments.append((name, ctype if ctype != "message/rfc822" else "", body))
+        attachments = await self._attachments(session, keep, files)
         domain = services.settings["DOMAIN"]
         sender = account.address or "%s@%s" % (account.id, domain)
         message = await wm.run(mimecompose.build, sender, account.name, to, cc,

@@ -2,9 +2,13 @@
 """
 /mail/box/RAND/...: the folders and reading (SPEC W2).
 
-  folder/F?page=N     the five folders with unread counts; one page of F,
+  folder/F?page=N&sort=date|size|sender|subject&dir=asc|desc
+          &from=TEXT&subject=TEXT&since=YYYY-MM-DD&until=YYYY-MM-DD
+                      the folders with unread counts; one page of F,
                       newest first, paged in the index; subject, sender and
-                      date from each listed message's header block
+                      date from each listed message's header block; sorting
+                      and search as L{zwms.web.webmail.listing} (what the
+                      index does and what costs header reads)
   read/F/NAME         headers decoded, the text body, the HTML body in a
                       sandboxed frame; attachments; marks the message seen
   frame/F/NAME        the sanitised HTML alone (CSP sandbox, no script);
@@ -14,6 +18,10 @@
   raw/F/NAME          the stored bytes as text/plain, nosniff
   delete/F/NAME       POST: to Trash (from Trash: gone)
   unread/F/NAME       POST: mark unread
+  block/F/NAME        POST: the "block" button (SPEC P6, seed §32): the
+                      sender and subject go into the user's spam filter
+                      (L{zwms.store.rules.RulesStore.block}); the message
+                      moves to Spam (from Spam or Trash it stays put)
   notice              the administrator's notice (§6), after login
 """
 
@@ -25,21 +33,46 @@ from twisted.internet import defer
 
 from zwms.account import FOLDERS
 from zwms.admin import consoleops
-from zwms.errors import NoSuchMessage
 from zwms.mime import parse as mimeparse
+from zwms.store import userprefs
+from zwms.errors import InvalidValue
+from zwms.store.mailstore import check_folder as store_check_folder
+from zwms.store.rules import check_address_pattern
 from zwms.web.console import Redirect, Refused, query_args, to_int
 from zwms.web.sanitize import clean_html
+from zwms.web.webmail import listing as listings
 from zwms.web.webmail.state import page
+
+#: The done=… notes a list page shows (fixed words, never echoed text).
+FLASHES = ("deleted", "moved", "blocked", "emptied", "sent", "saved", "marked")
 
 #: Image types shown inline (no SVG: it can carry script).
 INLINE_IMAGES = {"image/png", "image/gif", "image/jpeg", "image/webp", "image/bmp"}
 
 
-def check_box(folder):
-    """Only the five folders for now (user folders come later)."""
-    if folder not in FOLDERS:
+async def check_box(wm, session, folder):
+    """A folder of this account (a standard one or its own); else 404."""
+    if folder in FOLDERS:
+        return folder
+    try:
+        store_check_folder(folder)
+    except InvalidValue:
+        raise Refused(404, "No such folder.")
+    if folder not in await wm.run(wm.services.mail.folders, session.login):
         raise Refused(404, "No such folder.")
     return folder
+
+
+def list_query(args, tz):
+    """The L{listings.Query} of a folder page's query string (bad values ignored)."""
+    order = args.get("sort", "date")
+    return listings.Query(
+        order=order if order in listings.ORDERS else "date",
+        descending=args.get("dir", "desc") != "asc",
+        sender=args.get("from", "").strip()[:200],
+        subject=args.get("subject", "").strip()[:200],
+        since=listings.parse_day(args.get("since"), tz),
+        until=listings.parse_day(args.get("until"), tz, end=True))
 
 
 def content_disposition(kind, filename):
@@ -48,19 +81,6 @@ def content_disposition(kind, filename):
                          for c in filename) or "attachment"
     return ('%s; filename="%s"; filename*=UTF-8\'\'%s'
             % (kind, ascii_name, quote(filename, safe=""))).encode("ascii")
-
-
-def listing(mail, account_id, folder, offset, limit):
-    """One page of a folder with header summaries (blocking: a thread)."""
-    total, infos = mail.page(account_id, folder, offset, limit)
-    rows = []
-    for info in infos:
-        try:
-            summary = mimeparse.summary(mail.read(account_id, folder, info.name))
-        except NoSuchMessage:
-            continue
-        rows.append((info, summary))
-    return total, rows, mail.counts(account_id)
 
 
 def load(mail, account_id, folder, name):
@@ -116,45 +136,55 @@ class MailboxApp:
         wm = self.webmail
         from zwms.web.webmail.app import _Ctx
         text = await wm.run(consoleops.notice_get, _Ctx(wm.services.home))
-        counts = await wm.run(wm.services.mail.counts, session.login)
-        return wm.render(request, session, "notice.html", notice=text, counts=counts,
-                         folders=FOLDERS)
+        return wm.render(request, session, "notice.html", notice=text,
+                         **(await wm.nav(session)))
 
     @app.route("/<rand>/folder/<folder>", methods=["GET"])
     @page()
     async def folder(self, request, session, folder):
         wm = self.webmail
-        check_box(folder)
+        await check_box(wm, session, folder)
         perpage = max(1, min(500, int(wm.services.settings["PERPAGE"] or 100)))
-        number = to_int(query_args(request).get("page"), 1)
-        total, rows, counts = await wm.run(listing, wm.services.mail, session.login, folder,
-                                           (number - 1) * perpage, perpage)
-        pages = max(1, (total + perpage - 1) // perpage)
-        return wm.render(request, session, "list.html", folder=folder, rows=rows,
-                         total=total, page=number, pages=pages, counts=counts,
-                         folders=FOLDERS)
+        args = query_args(request)
+        number = to_int(args.get("page"), 1)
+        tz = userprefs.tzinfo(session.data.get("tz"))
+        query = list_query(args, tz)
+        result = await wm.run(listings.listing, wm.services.mail, session.login, folder,
+                              query, (number - 1) * perpage, perpage)
+        pages = max(1, (result.total + perpage - 1) // perpage)
+        keep = {k: args[k] for k in ("sort", "dir", "from", "subject", "since", "until")
+                if args.get(k)}
+        nav = await wm.nav(session)
+        return wm.render(request, session, "list.html", folder=folder, rows=result.rows,
+                         total=result.total, page=number, pages=pages, query=query,
+                         keep=keep, search=dict(keep), truncated=result.truncated,
+                         scan_limit=listings.SCAN_LIMIT,
+                         flash=args.get("done", "") if args.get("done") in FLASHES else "",
+                         targets=[f for f in FOLDERS + tuple(nav["user_folders"])
+                                  if f != folder], **nav)
 
     @app.route("/<rand>/read/<folder>/<name>", methods=["GET"])
     @page()
     async def read(self, request, session, folder, name):
         wm = self.webmail
-        check_box(folder)
+        await check_box(wm, session, folder)
         data, parsed = await wm.run(load, wm.services.mail, session.login, folder, name)
         await defer.maybeDeferred(wm.services.mail.mark_seen, session.login, folder, [name])
         blocked = 0
         if parsed.html:
             _, blocked = await wm.run(clean_html, parsed.html)
-        images = query_args(request).get("images") == "1"
-        counts = await wm.run(wm.services.mail.counts, session.login)
+        args = query_args(request)
+        images = args.get("images") == "1"
         return wm.render(request, session, "read.html", folder=folder, msgname=name,
-                         message=parsed, blocked=blocked, images=images, counts=counts,
-                         folders=FOLDERS)
+                         message=parsed, blocked=blocked, images=images,
+                         flash="blocked" if args.get("done") == "blocked" else "",
+                         **(await wm.nav(session)))
 
     @app.route("/<rand>/frame/<folder>/<name>", methods=["GET"])
     @page()
     async def frame(self, request, session, folder, name):
         wm = self.webmail
-        check_box(folder)
+        await check_box(wm, session, folder)
         images = query_args(request).get("images") == "1"
         html = await wm.run(frame_html, wm.services.mail, session.login, folder, name, images)
         img = b"img-src 'self' data:" + (b" https: http:" if images else b"")
@@ -171,7 +201,7 @@ class MailboxApp:
     @page()
     async def part(self, request, session, folder, name, index):
         wm = self.webmail
-        check_box(folder)
+        await check_box(wm, session, folder)
         data = await wm.run(wm.services.mail.read, session.login, folder, name)
         try:
             ctype, filename, body = await wm.run(mimeparse.part_of, data, index)
@@ -191,7 +221,7 @@ class MailboxApp:
     @page()
     async def raw(self, request, session, folder, name):
         wm = self.webmail
-        check_box(folder)
+        await check_box(wm, session, folder)
         data = await wm.run(wm.services.mail.read, session.login, folder, name)
         request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
         request.setHeader(b"Content-Security-Policy", b"sandbox; default-src 'none'")
@@ -202,7 +232,7 @@ class MailboxApp:
     @page("POST")
     async def delete(self, request, session, folder, name, values):
         wm = self.webmail
-        check_box(folder)
+        await check_box(wm, session, folder)
         if folder == "Trash":
             await defer.maybeDeferred(wm.services.mail.delete, session.login, folder, [name])
         else:
@@ -216,7 +246,33 @@ class MailboxApp:
     @page("POST")
     async def unread(self, request, session, folder, name, values):
         wm = self.webmail
-        check_box(folder)
+        await check_box(wm, session, folder)
         await defer.maybeDeferred(wm.services.mail.mark_seen, session.login, folder, [name],
                                   False)
         raise Redirect(self._url(session, "folder", folder))
+
+    @app.route("/<rand>/block/<folder>/<name>", methods=["POST"])
+    @page("POST")
+    async def block(self, request, session, folder, name, values):
+        wm = self.webmail
+        await check_box(wm, session, folder)
+        head = await wm.run(wm.services.mail.head, session.login, folder, name,
+                            listings.HEAD_BYTES)
+        summary = mimeparse.summary(head)
+        sender = (summary.sender_address or "").strip().lower()
+        try:
+            # A whole address only: a bare word would block a domain.
+            sender = check_address_pattern(sender) if "@" in sender[1:] else ""
+        except InvalidValue:
+            sender = ""     # an unusable From: block the subject alone
+        subject = " ".join((summary.subject or "").split())[:256]
+        if not sender and not subject:
+            raise Refused(400, "This message has neither a usable sender nor a subject "
+                               "to block.")
+        await wm.run(wm.rules.block, session.login, sender, subject)
+        wm.log("webmail block: %s sender %s subject %r" % (session.login, sender or "-",
+                                                           subject), request)
+        if folder in ("Spam", "Trash"):
+            raise Redirect(self._url(session, "read", folder, name) + "?done=blocked")
+        await defer.maybeDeferred(wm.services.mail.move, session.login, folder, [name], "Spam")
+        raise Redirect(self._url(session, "folder", folder) + "?done=blocked")

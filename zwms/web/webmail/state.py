@@ -25,15 +25,20 @@ Sessions (SPEC W1, seed §18, §35) — what was chosen:
     secrets); the login form a double-submit cookie token, as /admin.
 """
 
+import datetime
 import functools
 import hmac
+import os
+import re
 
 from twisted.python import log
 
 from zwms import i18n
 from zwms import logs as logchannels
+from zwms.account import FOLDERS
 from zwms.errors import InvalidValue, NoSuchMessage, ZWMSError
 from zwms.store import userprefs
+from zwms.store.rules import RulesStore
 from zwms.store.websessions import SessionStore
 from zwms.web.console import (LANG_COOKIE, Redirect, Refused, client_ip, form,
                               thread_runner)
@@ -46,6 +51,29 @@ LOGIN_COOKIE = b"zwms_login"
 USER_SKIN = "wow_coolwind"
 #: The path segment when the random session is off.
 NO_RAND = "-"
+#: A Host header that may name a per-host login page (seed §19): a DNS
+#: name with at least one dot, nothing else (no slash, no "..", no port).
+HOST_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+"
+                     r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+#: Sign-ups allowed from one IP per hour (issue 6).
+SIGNUPS_PER_HOUR = 5
+
+
+def host_page(request):
+    """
+    The per-host login template name of this request ("mail.custom.co.kr.html"
+    for Host: mail.custom.co.kr[:port]), or None when the Host is not a
+    plain DNS name.  Only the name is checked here; L{Webmail.login_template}
+    uses it when the skin has that file.
+    """
+    host = (request.getHeader(b"host") or b"").decode("ascii", "replace").strip().lower()
+    if host.startswith("["):
+        return None
+    host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    host = host.rstrip(".")
+    if not HOST_RE.match(host) or ".." in host:
+        return None
+    return host + ".html"
 
 
 class NoSession(Exception):
@@ -68,6 +96,10 @@ class Webmail:
         self.sessions = SessionStore(services.home.path("data", "mailsessions"), now=self.now)
         self.guard = LoginGuard(self.now)
         self.templates = Templates(skins, skin=USER_SKIN)
+        self.rules = getattr(services, "rules", None) or RulesStore(services.home)
+        # Sign-ups counted per IP with the login guard's counter (read-only reuse).
+        self.signup_guard = LoginGuard(self.now, max_failures=SIGNUPS_PER_HOUR,
+                                       window=3600, lockout=3600)
         #: account -> token of its latest IP-bound login ("the last login wins").
         self.latest = {}
 
@@ -140,7 +172,8 @@ class Webmail:
         ip = client_ip(request)
         prefs = await self.run(userprefs.load, self.services.home, account.id)
         data = {"ip": ip if account.ipsession else "", "cookie": cookie_on,
-                "lang": i18n.choose(prefs.get("lang") or self.language(request, None))}
+                "lang": i18n.choose(prefs.get("lang") or self.language(request, None)),
+                "tz": prefs.get("tz") or userprefs.DEFAULT_TZ}
         session = await self.run(self.sessions.create, account.id, "user", data)
         if rand_on:
             if cookie_on:
@@ -177,6 +210,54 @@ class Webmail:
         cookie = request.getCookie(LANG_COOKIE)
         return i18n.choose(cookie.decode("ascii", "replace") if cookie else "")
 
+    def login_template(self, request):
+        """
+        The login page: the skin's per-host page (seed §19,
+        C{mail.custom.co.kr.html}) when the Host names one, else
+        C{loginuser.html}.
+        """
+        name = host_page(request)
+        if name and os.path.isfile(os.path.join(self.templates.folder, name)):
+            return name
+        return "loginuser.html"
+
+    async def nav(self, session):
+        """What the folder bar of every session page needs: counts, own folders."""
+        mail = self.services.mail
+        counts = await self.run(mail.counts, session.login)
+        folders = await self.run(mail.folders, session.login)
+        return {"counts": counts, "user_folders": [f for f in folders if f not in FOLDERS]}
+
+    def user_context(self, request, actor):
+        """
+        An admin-operations context acting for a webmail user or sign-up
+        (L{zwms.admin.ops}).  Its C{deliver} blocks a worker thread until
+        the store answers; in the reactor thread, or with no reactor
+        running (the tests' inline runner), only a store that answers at
+        once can be waited for.
+        """
+        from twisted.internet.threads import blockingCallFromThread
+        from twisted.python.threadable import isInIOThread
+
+        from zwms.admin import ops
+        services, reactor = self.services, self.reactor
+
+        def deliver(deliveries):
+            if not isInIOThread() and getattr(reactor, "running", False):
+                return blockingCallFromThread(reactor, services.mail.deliver, deliveries)
+            results = []
+            services.mail.deliver(deliveries).addBoth(results.append)
+            if not results:
+                raise ops.OperationFailed("the mail store did not answer at once")
+            if hasattr(results[0], "raiseException"):
+                results[0].raiseException()
+            return results[0]
+
+        return ops.AdminContext(home=services.home, settings=services.settings,
+                                accounts=services.accounts, directory=services.directory,
+                                mail=services.mail, logs=services.logs, deliver=deliver,
+                                actor=actor, peer=client_ip(request) if request is not None else None)
+
     def render(self, request, session, template, **values):
         """A page of the user skin, in the session's language."""
         lang = self.language(request, session)
@@ -185,12 +266,14 @@ class Webmail:
         values.setdefault("flash", "")
         values.setdefault("errors", {})
         values.setdefault("counts", {})
+        values.setdefault("user_folders", [])
         return self.templates.render(
             template, lang, session=session, lang=lang,
             csrf=session.csrf if session else self.login_token(request),
             rand=self.rand(session) if session else NO_RAND,
             domain=self.services.settings["DOMAIN"],
             languages=[(code, i18n.LANGUAGE_NAMES[code]) for code in i18n.LANGUAGES],
+            when=local_time(session.data.get("tz") if session else None),
             **values)
 
     def redirect(self, request, url):
@@ -201,6 +284,28 @@ class Webmail:
     def error_page(self, request, session, status, message):
         request.setResponseCode(status)
         return self.render(request, session, "error.html", status=status, message=message)
+
+
+def local_time(tz_name):
+    """
+    C{when(value, fmt)} for the templates: a datetime (naive ones are UTC)
+    or seconds, shown in the user's time zone (issue 6; Asia/Seoul by
+    default).
+    """
+    tz = userprefs.tzinfo(tz_name or userprefs.DEFAULT_TZ)
+
+    def when(value, fmt="%Y-%m-%d %H:%M"):
+        if value is None or value == "":
+            return ""
+        if isinstance(value, (int, float)):
+            value = datetime.datetime.fromtimestamp(value, datetime.timezone.utc)
+        elif value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        try:
+            return value.astimezone(tz).strftime(fmt)
+        except (OverflowError, ValueError, OSError):
+            return ""
+    return when
 
 
 async def upload_form(wm, request):
