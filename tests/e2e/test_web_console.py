@@ -6,6 +6,7 @@ the form, and the account exists for zwms-admin and receives mail.
 
 import http.cookiejar
 import os
+import time
 import re
 import shutil
 import smtplib
@@ -68,3 +69,38 @@ class WebConsoleTests(unittest.TestCase):
             self.assertEqual(s.sendmail("a@remote.example", ["webuser@example.com"],
                                         b"Subject: hi\r\n\r\nhello\r\n"), {})
         self.assertIn("admin login: root", self.server.log("WebMail"))
+
+    def login(self):
+        status, page = self.get("/admin/login")
+        status, page = self.post("/admin/login", {"csrf": self.csrf(page), "login": "root",
+                                                  "password": "root"})
+        self.assertIn("<h1>시스템정보</h1>", page)
+        return page
+
+    def test_restart_button_restarts_the_same_process(self):
+        page = self.login()
+        pid = self.server.process.pid
+        listen = os.path.join(self.server.home, "run", "listen")
+        before = os.stat(listen).st_mtime_ns
+        self.post("/admin/control/restart", {"csrf": self.csrf(page)})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if os.path.exists(listen) and os.stat(listen).st_mtime_ns != before:
+                break
+            time.sleep(0.1)
+        else:
+            self.fail("no restart:\n" + self.server.twistd_log())
+        self.assertIsNone(self.server.process.poll())
+        self.assertEqual(self.server.process.pid, pid)
+        with open(listen) as f:
+            ports = {name: int(addr.rsplit(":", 1)[1]) for name, addr in map(str.split, f)}
+        self.server.ports = ports
+        with smtplib.SMTP("127.0.0.1", ports["smtp"], timeout=20) as s:
+            self.assertEqual(s.noop()[0], 250)
+        self.assertIn("zWMS stopped", self.server.log("SystemStatus"))
+
+    def test_stop_button_stops_cleanly(self):
+        page = self.login()
+        self.post("/admin/control/stop", {"csrf": self.csrf(page)})
+        self.assertIn(self.server.process.wait(30), (0, -15))
+        self.assertIn("zWMS stopped", self.server.log("SystemStatus"))
