@@ -4,6 +4,7 @@ The server home (SPEC §0): where every file the server writes lives, and
 C{safe_join}, the one way to build a path from untrusted names.
 """
 
+import functools
 import os
 
 from zwms.errors import InvalidValue
@@ -20,6 +21,17 @@ LAYOUT = (
 DEFAULT_FILES = ("spam.dat", "virus.dat")
 
 
+@functools.lru_cache(maxsize=1024)
+def _real_base(base):
+    """
+    The resolved form of a base folder, cached: bases are the home's own
+    folders, resolved once instead of on every message (profiled: safe_join
+    was a fifth of the SMTP path).  The joined path is still resolved each
+    time, so a link under the base cannot lead out.
+    """
+    return os.path.realpath(base)
+
+
 def safe_join(base, *parts):
     """
     Join untrusted C{parts} under C{base}; raise InvalidValue if the result
@@ -30,7 +42,7 @@ def safe_join(base, *parts):
             raise InvalidValue("invalid path part %r" % (part,))
         if os.path.isabs(part) or "\\" in part:
             raise InvalidValue("path part %r may not be absolute" % (part,))
-    base_real = os.path.realpath(base)
+    base_real = _real_base(base)
     path = os.path.realpath(os.path.join(base_real, *parts))
     if path != base_real and not path.startswith(base_real + os.sep):
         raise InvalidValue("path %r leaves its folder" % (os.path.join(*parts),))

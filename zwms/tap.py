@@ -9,13 +9,15 @@ from twisted.internet import endpoints
 from twisted.python import usage
 
 #: Listener name → default endpoint string (SPEC §0).
+#: A listen queue of 1,024: Twisted's default of 50 overflowed at 500
+#: connections at once (bench/README.md).
 DEFAULT_LISTENERS = {
-    "smtp": ["tcp:25"],
-    "submission": ["tcp:587"],
-    "smtps": ["tcp:465"],
-    "pop3": ["tcp:110"],
-    "pop3s": ["tcp:995"],
-    "web": ["tcp:9005"],
+    "smtp": ["tcp:25:backlog=1024"],
+    "submission": ["tcp:587:backlog=1024"],
+    "smtps": ["tcp:465:backlog=1024"],
+    "pop3": ["tcp:110:backlog=1024"],
+    "pop3s": ["tcp:995:backlog=1024"],
+    "web": ["tcp:9005:backlog=1024"],
 }
 
 LISTENER_HELP = {
@@ -32,7 +34,8 @@ def _make_opt(name):
     def opt(self, value):
         self.add_listener(name, value)
     opt.__doc__ = ("%s: a Twisted endpoint string (default %s); repeatable; "
-                   "'none' disables it" % (LISTENER_HELP[name], DEFAULT_LISTENERS[name][0]))
+                   "'none' disables it" % (LISTENER_HELP[name],
+                                           DEFAULT_LISTENERS[name][0].split(":backlog")[0]))
     return opt
 
 

@@ -15,6 +15,8 @@ it in a thread (C{deferToThread}), never in the reactor thread.  Tests call
 L{use_test_hasher} to get cheap parameters (the hashes stay valid argon2id).
 """
 
+import threading
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -37,6 +39,12 @@ def use_test_hasher(enabled=True):
     _hasher = FAST_FOR_TESTS if enabled else DEFAULT_HASHER
 
 
+#: argon2 takes 64 MiB per hash: at most this many at once, whatever the
+#: number of threads asking (ten parallel logins would otherwise need 640 MiB).
+MAX_CONCURRENT = 2
+_slots = threading.BoundedSemaphore(MAX_CONCURRENT)
+
+
 def _check_password_text(password):
     if not isinstance(password, str):
         raise TypeError("a password is text (str)")
@@ -48,7 +56,8 @@ def hash_password(password):
     @return: the encoded argon2id hash (C{str}, one line).
     """
     _check_password_text(password)
-    return _hasher.hash(password)
+    with _slots:
+        return _hasher.hash(password)
 
 
 def verify_password(stored_hash, password):
@@ -63,7 +72,8 @@ def verify_password(stored_hash, password):
     if not isinstance(password, str):
         return False
     try:
-        return _hasher.verify(stored_hash, password)
+        with _slots:
+            return _hasher.verify(stored_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
     except Exception:
