@@ -6,8 +6,6 @@ The user pages (L{zwms.web.users}) and the settings pages
 (L{zwms.web.config_pages}) are Klein apps of their own, mounted here.
 """
 
-import os
-import re
 
 from klein import Klein
 
@@ -23,15 +21,10 @@ from zwms.web.admin_groups import GroupsApp
 from zwms.web.admin_system import SystemControlApp
 from zwms.web.config_pages import ConfigApp
 from zwms.web.users import UsersApp
+from zwms.web.templates import skin_file
 
 #: Log lines per page on the log viewer.
 LOG_PERPAGE = 100
-
-
-#: Skin files served as-is (seed §19: css and images of skins/common).
-STATIC_TYPES = {"css": b"text/css; charset=utf-8", "svg": b"image/svg+xml",
-                "gif": b"image/gif", "png": b"image/png", "js": b"text/javascript"}
-STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\.(css|svg|gif|png|js)$")
 
 
 class AdminApp:
@@ -104,19 +97,7 @@ class AdminApp:
     @app.route("/<any(css, images):folder>/<name>", methods=["GET", "HEAD"])
     def static(self, request, folder, name):
         """A file of the skin's css/ or images/ folder; nothing else."""
-        m = STATIC_NAME.match(name)
-        if not m or ".." in name:
-            request.setResponseCode(404)
-            return b"not found"
-        try:
-            with open(os.path.join(self.console.templates.folder, folder, name), "rb") as f:
-                data = f.read()
-        except OSError:
-            request.setResponseCode(404)
-            return b"not found"
-        request.setHeader(b"Content-Type", STATIC_TYPES[m.group(1)])
-        request.setHeader(b"Cache-Control", b"max-age=3600")
-        return data
+        return skin_file(request, self.console.templates.folder, folder, name)
 
     # -- login (A1, §1) ------------------------------------------------------
 

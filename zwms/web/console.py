@@ -29,7 +29,7 @@ from zwms.admin.consoleops import FormErrors
 from zwms.errors import InvalidValue, NoSuchAccount, NoSuchAlias, ZWMSError
 from zwms.store.websessions import SessionStore
 from zwms.web.guard import LoginGuard
-from zwms.web.templates import Templates
+from zwms.web.templates import PageResponses, Templates
 
 SESSION_COOKIE = b"zwms_admin"
 LOGIN_COOKIE = b"zwms_login"
@@ -96,7 +96,7 @@ def client_ip(request):
     return getattr(peer, "host", None) or "unknown"
 
 
-class Console:
+class Console(PageResponses):
     """
     The shared state of the console apps.
 
@@ -196,14 +196,6 @@ class Console:
             languages=[(code, i18n.LANGUAGE_NAMES[code]) for code in i18n.LANGUAGES],
             lang=lang, path=request.path.decode("utf-8", "replace"), **values)
 
-    def redirect(self, request, url):
-        request.setResponseCode(303)
-        request.setHeader(b"Location", url.encode("utf-8"))
-        return b""
-
-    def error_page(self, request, session, status, message):
-        request.setResponseCode(status)
-        return self.render(request, session, "error.html", status=status, message=message)
 
 
 def quote_id(text):

@@ -6,6 +6,7 @@ translated with the gettext catalogs of L{zwms.i18n} (jinja2.ext.i18n).
 """
 
 import os
+import re
 
 import jinja2
 
@@ -59,3 +60,41 @@ class Templates:
     def render(self, name, language, **values):
         """The page as UTF-8 bytes."""
         return self.environment(language).get_template(name).render(**values).encode("utf-8")
+
+
+#: Skin files served as-is (seed §19: a skin's css/ and images/ folders).
+STATIC_TYPES = {"css": b"text/css; charset=utf-8", "svg": b"image/svg+xml",
+                "gif": b"image/gif", "png": b"image/png", "js": b"text/javascript"}
+STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\.(css|svg|gif|png|js)$")
+
+
+def skin_file(request, skin_folder, folder, name):
+    """
+    Answer one file of a skin's css/ or images/ folder (C{folder} is one of
+    those, chosen by the route); any other name is a 404.
+    """
+    m = STATIC_NAME.match(name)
+    try:
+        if not m or ".." in name:
+            raise OSError(name)
+        with open(os.path.join(skin_folder, folder, name), "rb") as f:
+            data = f.read()
+    except OSError:
+        request.setResponseCode(404)
+        return b"not found"
+    request.setHeader(b"Content-Type", STATIC_TYPES[m.group(1)])
+    request.setHeader(b"Cache-Control", b"max-age=3600")
+    return data
+
+
+class PageResponses:
+    """redirect() and error_page() for an object with a render() method."""
+
+    def redirect(self, request, url):
+        request.setResponseCode(303)
+        request.setHeader(b"Location", url.encode("utf-8"))
+        return b""
+
+    def error_page(self, request, session, status, message):
+        request.setResponseCode(status)
+        return self.render(request, session, "error.html", status=status, message=message)

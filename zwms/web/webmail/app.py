@@ -17,8 +17,6 @@ kept by the account store (LicenseOver); the account is made by
 L{zwms.admin.ops.user_add}, which sends the welcome message.
 """
 
-import os
-import re
 
 from klein import Klein
 
@@ -31,10 +29,8 @@ from zwms.web.webmail.mailbox import MailboxApp
 from zwms.web.webmail.settings import SettingsApp
 from zwms.web.webmail.signup import signup_form, signup_post
 from zwms.web.webmail.state import NoSession, Webmail
+from zwms.web.templates import skin_file
 
-STATIC_TYPES = {"css": b"text/css; charset=utf-8", "svg": b"image/svg+xml",
-                "gif": b"image/gif", "png": b"image/png"}
-STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\.(css|svg|gif|png)$")
 
 
 class _Ctx:
@@ -88,18 +84,7 @@ class WebmailApp:
     @app.route("/<any(css, images):folder>/<name>", methods=["GET", "HEAD"])
     def static(self, request, folder, name):
         """A file of the user skin's css/ or images/ folder; nothing else."""
-        m = STATIC_NAME.match(name)
-        try:
-            if not m or ".." in name:
-                raise OSError(name)
-            with open(os.path.join(self.webmail.templates.folder, folder, name), "rb") as f:
-                data = f.read()
-        except OSError:
-            request.setResponseCode(404)
-            return b"not found"
-        request.setHeader(b"Content-Type", STATIC_TYPES[m.group(1)])
-        request.setHeader(b"Cache-Control", b"max-age=3600")
-        return data
+        return skin_file(request, self.webmail.templates.folder, folder, name)
 
     # -- login (W1, §18) -------------------------------------------------------
 

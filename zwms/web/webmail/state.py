@@ -43,7 +43,7 @@ from zwms.store.websessions import SessionStore
 from zwms.web.console import (LANG_COOKIE, Redirect, Refused, client_ip, form,
                               thread_runner)
 from zwms.web.guard import LoginGuard
-from zwms.web.templates import Templates
+from zwms.web.templates import PageResponses, Templates
 
 MAIL_COOKIE = b"zwms_mail"
 LOGIN_COOKIE = b"zwms_login"
@@ -80,7 +80,7 @@ class NoSession(Exception):
     """No usable session: the reason goes to the WebMail log, the user to login."""
 
 
-class Webmail:
+class Webmail(PageResponses):
     """
     The shared state of the webmail apps.
 
@@ -276,14 +276,6 @@ class Webmail:
             when=local_time(session.data.get("tz") if session else None),
             **values)
 
-    def redirect(self, request, url):
-        request.setResponseCode(303)
-        request.setHeader(b"Location", url.encode("utf-8"))
-        return b""
-
-    def error_page(self, request, session, status, message):
-        request.setResponseCode(status)
-        return self.render(request, session, "error.html", status=status, message=message)
 
 
 def local_time(tz_name):
