@@ -30,6 +30,7 @@ from zwms.account import check_id, is_address
 from zwms.errors import InvalidValue
 from zwms.fileio import atomic_write
 from zwms.home import safe_join
+from zwms.contentlines import escape_text, fold_line
 
 FILENAME = "addressbook.json"
 MAX_CONTACTS = 10000
@@ -379,18 +380,18 @@ class AddressBook:
         """The book as vCard 3.0 (RFC 2426), UTF-8, CRLF, folded at 75 octets."""
         lines = []
         for c in self.contacts(account_id, group):
-            lines += ["BEGIN:VCARD", "VERSION:3.0", "FN:" + _vesc(c.name),
-                      "N:%s;;;;" % _vesc(c.name)]
+            lines += ["BEGIN:VCARD", "VERSION:3.0", "FN:" + escape_text(c.name),
+                      "N:%s;;;;" % escape_text(c.name)]
             lines += ["EMAIL;TYPE=INTERNET%s:%s" % (";TYPE=PREF" if i == 0 else "", a)
                       for i, a in enumerate(c.addresses)]
             if c.phone:
-                lines.append("TEL;TYPE=CELL:" + _vesc(c.phone))
+                lines.append("TEL;TYPE=CELL:" + escape_text(c.phone))
             if c.memo:
-                lines.append("NOTE:" + _vesc(c.memo))
+                lines.append("NOTE:" + escape_text(c.memo))
             if c.groups:
-                lines.append("CATEGORIES:" + ",".join(_vesc(g) for g in c.groups))
+                lines.append("CATEGORIES:" + ",".join(escape_text(g) for g in c.groups))
             lines.append("END:VCARD")
-        return b"".join(_fold(line) for line in lines)
+        return b"".join(fold_line(line) for line in lines)
 
 
 def _cell(value):
@@ -399,24 +400,6 @@ def _cell(value):
     return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
-def _vesc(text):
-    return (str(text).replace("\\", "\\\\").replace("\n", "\\n").replace(",", "\\,")
-            .replace(";", "\\;"))
-
-
-def _fold(line):
-    """One content line, folded at 75 octets without splitting a UTF-8 character."""
-    raw = line.encode("utf-8")
-    parts, limit = [], 75
-    while len(raw) > limit:
-        cut = limit
-        while cut > 0 and (raw[cut] & 0xC0) == 0x80:
-            cut -= 1
-        parts.append(raw[:cut])
-        raw = raw[cut:]
-        limit = 74  # continuation lines start with a space
-    parts.append(raw)
-    return b"\r\n ".join(parts) + b"\r\n"
 
 
 # ---- CSV reading ----------------------------------------------------------

@@ -25,6 +25,7 @@ from zwms.errors import InvalidValue
 from zwms.fileio import atomic_write
 from zwms.home import safe_join
 from zwms.store.calendar import AdminCalendar, check_date, check_memo, link_parts
+from zwms.contentlines import escape_text, fold_line
 
 
 @dataclass
@@ -186,15 +187,15 @@ class UserCalendar:
                       "DTSTAMP:" + stamp,
                       "DTSTART;VALUE=DATE:" + first.strftime("%Y%m%d"),
                       "DTEND;VALUE=DATE:" + nxt.strftime("%Y%m%d"),
-                      "SUMMARY:" + _escape(summary[:200]),
-                      "DESCRIPTION:" + _escape(text),
+                      "SUMMARY:" + escape_text(summary[:200]),
+                      "DESCRIPTION:" + escape_text(text),
                       "TRANSP:TRANSPARENT"]
             if kind != "memo":
                 lines.append("CATEGORIES:" + {"admin": "PUBLIC", "holiday": "HOLIDAY",
                                               "special": "ANNIVERSARY"}[kind])
             lines.append("END:VEVENT")
         lines.append("END:VCALENDAR")
-        return b"".join(_fold(line) for line in lines)
+        return b"".join(fold_line(line) for line in lines)
 
     def _admin_dates(self, start, end):
         out = set()
@@ -215,22 +216,3 @@ class UserCalendar:
         return sorted(out)
 
 
-def _escape(text):
-    """TEXT value escaping (RFC 5545 §3.3.11)."""
-    return (str(text).replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-            .replace("\r\n", "\n").replace("\n", "\\n"))
-
-
-def _fold(line):
-    """A content line folded at 75 octets, never inside a UTF-8 character."""
-    raw = line.encode("utf-8")
-    parts, limit = [], 75
-    while len(raw) > limit:
-        cut = limit
-        while cut > 0 and (raw[cut] & 0xC0) == 0x80:
-            cut -= 1
-        parts.append(raw[:cut])
-        raw = raw[cut:]
-        limit = 74
-    parts.append(raw)
-    return b"\r\n ".join(parts) + b"\r\n"
