@@ -96,7 +96,44 @@ def client_ip(request):
     return getattr(peer, "host", None) or "unknown"
 
 
-class Console(PageResponses):
+class FormGuard:
+    """
+    Cookies and CSRF shared by the console and the webmail: HttpOnly,
+    SameSite=Strict cookies (Secure over TLS), a double-submit token before
+    login, the session's token after.
+    """
+
+    def set_cookie(self, request, name, value, max_age=None, path=b"/"):
+        request.addCookie(name, value, path=path, httpOnly=True, sameSite="strict",
+                          secure=request.isSecure(),
+                          max_age=None if max_age is None else str(max_age))
+
+    def login_token(self, request):
+        """The pre-login double-submit token (set as a cookie when missing)."""
+        token = request.getCookie(LOGIN_COOKIE)
+        if token and 20 <= len(token) <= 100:
+            return token.decode("ascii", "replace")
+        value = secrets.token_urlsafe(24)
+        self.set_cookie(request, LOGIN_COOKIE, value.encode("ascii"))
+        return value
+
+    def check_csrf(self, request, session, values=None):
+        """
+        Every POST carries the CSRF field: the session's token, or before
+        login the login cookie's.  @raise Refused: 403.
+        """
+        sent = (values if values is not None else form(request)).get(CSRF_FIELD, "")
+        if session is not None:
+            expected = session.csrf
+        else:
+            cookie = request.getCookie(LOGIN_COOKIE)
+            expected = cookie.decode("ascii", "replace") if cookie else ""
+        if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+            raise Refused(403, "This form has expired or was not sent by this site. "
+                               "Reload the page and try again.")
+
+
+class Console(PageResponses, FormGuard):
     """
     The shared state of the console apps.
 
@@ -143,35 +180,6 @@ class Console(PageResponses):
         if self.sessions.touch(session):
             await self.run(self.sessions.save, session)
         return session
-
-    def set_cookie(self, request, name, value, max_age=None):
-        """A cookie for /admin: HttpOnly, SameSite=Strict, Secure over TLS."""
-        request.addCookie(name, value, path=b"/", httpOnly=True, sameSite="strict",
-                          secure=request.isSecure(), max_age=None if max_age is None else str(max_age))
-
-    def login_token(self, request):
-        """The pre-login double-submit token (set as a cookie when missing)."""
-        token = request.getCookie(LOGIN_COOKIE)
-        if token and 20 <= len(token) <= 100:
-            return token.decode("ascii", "replace")
-        value = secrets.token_urlsafe(24)
-        self.set_cookie(request, LOGIN_COOKIE, value.encode("ascii"))
-        return value
-
-    def check_csrf(self, request, session):
-        """
-        Every POST carries the CSRF field: the session's token, or before
-        login the login cookie's.  @raise Refused: 403.
-        """
-        sent = form(request).get(CSRF_FIELD, "")
-        if session is not None:
-            expected = session.csrf
-        else:
-            cookie = request.getCookie(LOGIN_COOKIE)
-            expected = cookie.decode("ascii", "replace") if cookie else ""
-        if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-            raise Refused(403, "This form has expired or was not sent by this console. "
-                               "Reload the page and try again.")
 
     # -- language and pages --------------------------------------------------
 

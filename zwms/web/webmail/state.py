@@ -40,13 +40,12 @@ from zwms.errors import InvalidValue, NoSuchMessage, ZWMSError
 from zwms.store import userprefs
 from zwms.store.rules import RulesStore
 from zwms.store.websessions import SessionStore
-from zwms.web.console import (LANG_COOKIE, Redirect, Refused, client_ip, form,
+from zwms.web.console import (LANG_COOKIE, FormGuard, Redirect, Refused, client_ip, form,
                               thread_runner)
 from zwms.web.guard import LoginGuard
 from zwms.web.templates import PageResponses, Templates
 
 MAIL_COOKIE = b"zwms_mail"
-LOGIN_COOKIE = b"zwms_login"
 #: The user skin (seed §19).
 USER_SKIN = "wow_coolwind"
 #: The path segment when the random session is off.
@@ -80,7 +79,7 @@ class NoSession(Exception):
     """No usable session: the reason goes to the WebMail log, the user to login."""
 
 
-class Webmail(PageResponses):
+class Webmail(PageResponses, FormGuard):
     """
     The shared state of the webmail apps.
 
@@ -107,33 +106,6 @@ class Webmail(PageResponses):
         self.services.logs.write(logchannels.WEBMAIL, text, client_ip(request))
 
     # -- cookies and CSRF --------------------------------------------------------
-
-    def set_cookie(self, request, name, value, max_age=None, path=b"/"):
-        request.addCookie(name, value, path=path, httpOnly=True, sameSite="strict",
-                          secure=request.isSecure(),
-                          max_age=None if max_age is None else str(max_age))
-
-    def login_token(self, request):
-        """The pre-login double-submit token (a cookie set when missing)."""
-        import secrets
-        token = request.getCookie(LOGIN_COOKIE)
-        if token and 20 <= len(token) <= 100:
-            return token.decode("ascii", "replace")
-        value = secrets.token_urlsafe(24)
-        self.set_cookie(request, LOGIN_COOKIE, value.encode("ascii"))
-        return value
-
-    def check_csrf(self, request, session, values=None):
-        """@raise Refused: 403 unless the form's csrf field is the expected token."""
-        sent = (values if values is not None else form(request)).get("csrf", "")
-        if session is not None:
-            expected = session.csrf
-        else:
-            cookie = request.getCookie(LOGIN_COOKIE)
-            expected = cookie.decode("ascii", "replace") if cookie else ""
-        if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-            raise Refused(403, "This form has expired or was not sent by this page. "
-                               "Reload the page and try again.")
 
     # -- the three session checks (seed §18) ---------------------------------------
 
