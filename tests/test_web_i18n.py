@@ -33,8 +33,18 @@ def template_msgids():
 class CatalogTests(SynchronousTestCase):
 
     def catalog(self):
-        with open(i18n.catalog_path("ko"), "rb") as f:
-            return read_po(f, locale="ko")
+        return i18n.catalog("ko")
+
+    def test_parts_do_not_contradict(self):
+        """A msgid in two .po files has one translation."""
+        seen = {}
+        for path in i18n.catalog_paths("ko"):
+            with open(path, "rb") as f:
+                for message in read_po(f, locale="ko"):
+                    if message.id and message.string:
+                        other = seen.setdefault(message.id, (message.string, path))
+                        self.assertEqual(other[0], message.string,
+                                         "%r: %s vs %s" % (message.id, other[1], path))
 
     def test_every_template_string_translated(self):
         catalog = self.catalog()

@@ -15,9 +15,11 @@ from zwms.admin import consoleops, ops
 from zwms.errors import InvalidValue
 from zwms.web.console import (LANG_COOKIE, SESSION_COOKIE, Refused, client_ip, flash as _flash,
                               form, page, query_args as _query, to_int as _int)
+from zwms.web.admin_boards import BoardsAdminApp
 from zwms.web.admin_calendar import CalendarApp
 from zwms.web.admin_files import FilesApp
 from zwms.web.admin_groups import GroupsApp
+from zwms.web.admin_skins import SkinsApp
 from zwms.web.admin_system import SystemControlApp
 from zwms.web.config_pages import ConfigApp
 from zwms.web.users import UsersApp
@@ -40,6 +42,8 @@ class AdminApp:
         self.groups = GroupsApp(console)
         self.files = FilesApp(console)
         self.calendar = CalendarApp(console)
+        self.boards = BoardsAdminApp(console)
+        self.skins = SkinsApp(console)
         # The menu shows the file viewer only while DFV=1 (seed §10, §11).
         for lang in i18n.LANGUAGES:
             console.templates.environment(lang).globals["dfv_on"] = \
@@ -76,6 +80,14 @@ class AdminApp:
     @page()
     async def calendar_page(self, request, session):
         return await self.calendar.month(request, session)
+
+    @app.route("/boards", branch=True)
+    def boards_branch(self, request):
+        return self.boards.app.resource()
+
+    @app.route("/skins", branch=True)
+    def skins_branch(self, request):
+        return self.skins.app.resource()
 
     @app.route("/product", methods=["GET"])
     @page()

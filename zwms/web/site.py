@@ -18,6 +18,8 @@ from twisted.web.server import Site
 from zwms import __version__
 from zwms.web.admin import AdminApp
 from zwms.web.console import Console
+from zwms.web.formmail import FormMailApp
+from zwms.web.siteapi import SiteApp
 from zwms.web.webmail.app import WebmailApp
 
 SECURITY_HEADERS = (
@@ -35,10 +37,12 @@ class RootApp:
 
     app = Klein()
 
-    def __init__(self, console, webmail=None):
+    def __init__(self, console, webmail=None, formmail=None, siteapi=None):
         self.console = console
         self.admin = AdminApp(console)
         self.webmail = webmail
+        self.formmail = formmail
+        self.siteapi = siteapi
 
     def facts(self):
         s = self.console.services
@@ -60,6 +64,14 @@ class RootApp:
     def mail_login(self, request):
         # A Klein branch does not reach its own "/" route: serve it here.
         return self.webmail.login_form(request)
+
+    @app.route("/formmail", branch=True)
+    def formmail_branch(self, request):
+        return self.formmail.app.resource()
+
+    @app.route("/zwms/site", branch=True)
+    def site_branch(self, request):
+        return self.siteapi.app.resource()
 
     @app.route("/status.json", methods=["GET"])
     def status_json(self, request):
@@ -93,7 +105,9 @@ def make_resource(services, reactor=None, run=None, skins=None):
         from twisted.internet import reactor
     console = Console(services, reactor, run=run, skins=skins)
     webmail = WebmailApp(services, reactor, run=run, skins=skins)
-    return SecureResource(RootApp(console, webmail).app.resource(), console)
+    formmail = FormMailApp(services, reactor, run=run, skins=skins)
+    siteapi = SiteApp(services, reactor, webmail.webmail, run=run)
+    return SecureResource(RootApp(console, webmail, formmail, siteapi).app.resource(), console)
 
 
 def make_site(services, reactor=None, run=None, skins=None):

@@ -22,13 +22,19 @@ from klein import Klein
 
 from zwms.admin import consoleops
 from zwms.web.console import Refused, client_ip, form, query_args
+from zwms.web.webmail.boards import BoardsApp
+from zwms.web.webmail.bulk import BulkApp
+from zwms.web.webmail.calendar_pages import CalendarApp
 from zwms.web.webmail.compose import ComposeApp
+from zwms.web.webmail.contacts import ContactsApp
 from zwms.web.webmail.filters import FiltersApp
 from zwms.web.webmail.folders import FoldersApp
+from zwms.web.webmail.help import HelpApp
 from zwms.web.webmail.mailbox import MailboxApp
 from zwms.web.webmail.settings import SettingsApp
 from zwms.web.webmail.signup import signup_form, signup_post
 from zwms.web.webmail.state import NoSession, Webmail
+from zwms.web.webmail.webfolder_pages import WebFolderApp
 from zwms.web.templates import skin_file
 
 
@@ -52,6 +58,12 @@ class WebmailApp:
         self.settings = SettingsApp(self.webmail)
         self.folders = FoldersApp(self.webmail)
         self.filters = FiltersApp(self.webmail)
+        self.contacts = ContactsApp(self.webmail)
+        self.calendar = CalendarApp(self.webmail)
+        self.webfolder = WebFolderApp(self.webmail)
+        self.boards = BoardsApp(self.webmail)
+        self.bulk = BulkApp(self.webmail)
+        self.help = HelpApp(self.webmail)
 
     @app.route("/box", branch=True)
     def box_branch(self, request):
@@ -73,6 +85,30 @@ class WebmailApp:
     def filters_branch(self, request):
         return self.filters.app.resource()
 
+    @app.route("/contacts", branch=True)
+    def contacts_branch(self, request):
+        return self.contacts.app.resource()
+
+    @app.route("/calendar", branch=True)
+    def calendar_branch(self, request):
+        return self.calendar.app.resource()
+
+    @app.route("/webfolder", branch=True)
+    def webfolder_branch(self, request):
+        return self.webfolder.app.resource()
+
+    @app.route("/boards", branch=True)
+    def boards_branch(self, request):
+        return self.boards.app.resource()
+
+    @app.route("/bulk", branch=True)
+    def bulk_branch(self, request):
+        return self.bulk.app.resource()
+
+    @app.route("/help", branch=True)
+    def help_branch(self, request):
+        return self.help.app.resource()
+
     @app.route("/signup", methods=["GET"])
     def signup_form(self, request):
         return signup_form(self.webmail, request)
@@ -81,9 +117,9 @@ class WebmailApp:
     async def signup(self, request):
         return await signup_post(self.webmail, request)
 
-    @app.route("/<any(css, images):folder>/<name>", methods=["GET", "HEAD"])
+    @app.route("/<any(css, images, js):folder>/<name>", methods=["GET", "HEAD"])
     def static(self, request, folder, name):
-        """A file of the user skin's css/ or images/ folder; nothing else."""
+        """A file of the user skin's css/, images/ or js/ folder; nothing else."""
         return skin_file(request, self.webmail.templates.folder, folder, name)
 
     # -- login (W1, §18) -------------------------------------------------------

@@ -194,11 +194,19 @@ class Webmail(PageResponses, FormGuard):
         return "loginuser.html"
 
     async def nav(self, session):
-        """What the folder bar of every session page needs: counts, own folders."""
+        """
+        What the side bar of every session page needs: folder counts, own
+        folders, and whether the account may use the bulk-send window (§21).
+        """
         mail = self.services.mail
         counts = await self.run(mail.counts, session.login)
         folders = await self.run(mail.folders, session.login)
-        return {"counts": counts, "user_folders": [f for f in folders if f not in FOLDERS]}
+        try:
+            bulk = bool(self.services.accounts.get(session.login).bulksend)
+        except ZWMSError:
+            bulk = False
+        return {"counts": counts, "user_folders": [f for f in folders if f not in FOLDERS],
+                "bulk_allowed": bulk}
 
     def user_context(self, request, actor):
         """

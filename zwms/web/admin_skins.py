@@ -1,0 +1,16 @@
+"""
+/admin/skins/...: the webmail skin chooser (SPEC A6, seed §13).
+
+(Being built; the routes come with this module's own change.)
+"""
+
+from klein import Klein
+
+
+class SkinsApp:
+    """Mounted by its parent app; holds its services, no module globals."""
+
+    app = Klein()
+
+    def __init__(self, console):
+        self.console = console

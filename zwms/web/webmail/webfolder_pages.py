@@ -1,0 +1,16 @@
+"""
+/mail/webfolder/RAND/...: the web folder (SPEC W3, seed §30).
+
+(Being built; the routes come with this module's own change.)
+"""
+
+from klein import Klein
+
+
+class WebFolderApp:
+    """Mounted by its parent app; holds its services, no module globals."""
+
+    app = Klein()
+
+    def __init__(self, webmail):
+        self.webmail = webmail
