@@ -239,3 +239,35 @@ class EscapeTests(Base):
         self.assertEqual(check_name(unicodedata.normalize("NFD", "é")), "é")
         for bad in ("", "..", "a/b", "a\\b", 5, "\u202e", "a\u00adb"):
             self.assertRaises(InvalidValue, check_name, bad)
+
+
+class OpenDownloadAndTreeTests(Base):
+    """open_download (what the download page streams) and tree (the move targets)."""
+
+    def test_open_download(self):
+        self.wf.mkdir(self.alice, "d")
+        self.put(self.alice, "d", "보고서.txt", b"report")
+        f, size, name = self.wf.open_download(self.alice, "d/보고서.txt")
+        with f:
+            self.assertEqual((f.read(), size, name), (b"report", 6, "보고서.txt"))
+        for bad in ("d", "nope", "../x", "d/../../x", ""):
+            self.assertRaises(InvalidValue, self.wf.open_download, self.alice, bad)
+
+    def test_open_download_refuses_links_and_fifos(self):
+        base = self.wf.folder(self.alice)
+        outside = os.path.join(self.home.root, "secret.txt")
+        with open(outside, "wb") as f:
+            f.write(b"secret")
+        os.symlink(outside, os.path.join(base, "link.txt"))
+        os.mkfifo(os.path.join(base, "pipe"))
+        self.assertRaises(InvalidValue, self.wf.open_download, self.alice, "link.txt")
+        self.assertRaises(InvalidValue, self.wf.open_download, self.alice, "pipe")
+
+    def test_tree(self):
+        for path in ("b", "a", "a/x", "a/x/y"):
+            self.wf.mkdir(self.alice, path)
+        base = self.wf.folder(self.alice)
+        os.symlink(self.home.root, os.path.join(base, "link"))
+        os.mkdir(os.path.join(base, ".hidden"))
+        self.assertEqual(self.wf.tree(self.alice), ["", "a", "a/x", "a/x/y", "b"])
+        self.assertEqual(self.wf.tree(self.alice, shared=True), [""])

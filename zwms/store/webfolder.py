@@ -17,7 +17,10 @@ Uploads are streamed (L{WebFolders.open_upload}): chunks go to a temp file
 in the target folder, the quota is checked as they arrive and again at
 commit, and close() fsyncs and renames.  With WFCAPA=1 the personal
 folder's quota is the account's capacity minus its mail usage; shared
-folders have no per-account quota.  Blocking: call from a thread.
+folders have no per-account quota.  Downloads (L{WebFolders.open_download})
+hand an open file (O_NOFOLLOW, checked regular after opening) to the
+page's producer; L{WebFolders.tree} lists the folders a move may target.
+Blocking: call from a thread.
 """
 
 import os
@@ -183,6 +186,37 @@ class WebFolders:
         if not stat.S_ISREG(st.st_mode):
             raise InvalidValue("not a file: %s" % path)
         return target, st.st_size, os.path.basename(target)
+
+    def open_download(self, account, path, shared=False):
+        """
+        (open binary file, size, name) of a file, opened without following
+        a link (O_NOFOLLOW) and checked to be a regular file after opening,
+        for a producer to stream; the caller closes it.
+        @raise InvalidValue: missing, a folder, a link.
+        """
+        _, target = self._resolve(account, path, shared)
+        try:
+            fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        except OSError:
+            raise InvalidValue("not a file: %s" % path)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise InvalidValue("not a file: %s" % path)
+        return os.fdopen(fd, "rb"), st.st_size, os.path.basename(target)
+
+    def tree(self, account, shared=False, limit=1000):
+        """Every folder of a web folder as "a/b" paths ("" the root), links skipped."""
+        base = self.folder(account, shared)
+        out = [""]
+        for folder, dirs, _files in os.walk(base):     # os.walk does not follow links
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                             and not os.path.islink(os.path.join(folder, d)))
+            for d in dirs:
+                out.append(os.path.relpath(os.path.join(folder, d), base).replace(os.sep, "/"))
+            if len(out) >= limit:
+                break
+        return sorted(out[:limit])
 
     def usage(self, account):
         """Bytes of the files in the personal folder (no links, no uploads in progress)."""
