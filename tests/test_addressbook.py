@@ -162,6 +162,16 @@ class ImportTests(Base):
         self.assertRaises(InvalidValue, self.book.import_csv, "alice", path)
         self.assertTrue(os.path.exists(path))
 
+    def test_upload_stored_then_removed(self):
+        """A web upload passes through a temp file in the account folder, gone afterwards."""
+        folder = self.home.user_dir("alice")
+        report = self.book.import_upload("alice", b"Name,E-mail Address\r\nA,a@x.test\r\n")
+        self.assertEqual((report.added, report.deleted), (1, True))
+        self.assertEqual([n for n in os.listdir(folder) if n != "addressbook.json"], [])
+        self.assertRaises(InvalidValue, self.book.import_upload, "alice", b"Name\r\nnothing\r\n")
+        self.assertEqual([n for n in os.listdir(folder) if n != "addressbook.json"], [])
+        self.assertEqual(len(self.book.contacts("alice")), 1)
+
     def test_parse_csv_quoted_newlines(self):
         rows, enc = parse_csv(b'Name,Notes\r\n"A","two\r\nlines"\r\n')
         self.assertEqual(rows[1], ["A", "two\r\nlines"])

@@ -10,9 +10,12 @@ For one account, in this order (the first that decides wins):
    421 junk by user, `Mail receive but user ip deny`.
 2. Receive mode ("수신모드"): "domain" takes senders of the server's own
    domains (and allowed ones); "allow" only allowed senders;
-   "addressbook" — there is no address book yet, so it is the same as
-   "allow" (allowed addresses and IPs) → 421 junk by user,
-   `Mail receive but not in user allow`.
+   "addressbook" allowed senders and senders whose address is in the
+   account's address book (SPEC W3, L{zwms.store.addressbook}; read in a
+   thread by L{load_addressbooks} before the checks run) → 421 junk by
+   user, `Mail receive but not in user allow`.  A damaged address book
+   does not stop mail: the mode then takes everything and the SystemError
+   log says why (as broken rules do).
 3. Address deny ("메일주소관리"): the sender is in deny_addresses and not in
    allow_addresses → 421 junk by user, `Mail receive but user refuse`.
 4. Delegated refusal: mail an admin check left to the account (value 2)
@@ -71,6 +74,34 @@ def sort_match(rules, addresses, subject):
     return spam_filter_match(rules, addresses, subject)
 
 
+def load_addressbooks(home, accounts, notes):
+    """
+    The L{AccountFacts} of C{accounts} with the address book of each
+    account in receive mode "addressbook" filled in.  Opens files: call it
+    in a thread (L{zwms.policy.chain.ReceivePolicy.message} does).
+
+    @param notes: a list; a damaged book adds a (channel, text) note and
+        leaves that account's mode off (C{addressbook=None}).
+    """
+    from dataclasses import replace
+
+    from zwms.errors import InvalidValue
+    from zwms.store.addressbook import AddressBook
+
+    book = AddressBook(home)
+    out = []
+    for af in accounts:
+        if getattr(af.account, "receivemode", "") == "addressbook":
+            try:
+                af = replace(af, addressbook=frozenset(book.addresses(af.account.id)))
+            except (InvalidValue, OSError) as e:
+                notes.append((logs.SYSTEMERROR, "Receive mode addressbook not applied to %s: %s"
+                              % (getattr(af.account, "id", "?"), e)))
+                af = replace(af, addressbook=None)
+        out.append(af)
+    return tuple(out)
+
+
 def _refuse(pair, log, detail):
     return v.refuse(pair, log, detail, check="account")
 
@@ -92,9 +123,15 @@ def decide(facts, account_facts):
         return _refuse(replies.LOOKS_JUNK_BY_USER, replies.LOG_USER_IP_DENY, detail)
 
     mode = getattr(account, "receivemode", "all")
+    if mode == "addressbook" and account_facts.addressbook is None:
+        mode = "all"  # the book could not be read: see load_addressbooks
     if mode != "all" and not allowed:
-        own = mode == "domain" and any(
-            domain_in(domain_of(a), config.local_domains) for a in addresses)
+        if mode == "domain":
+            own = any(domain_in(domain_of(a), config.local_domains) for a in addresses)
+        elif mode == "addressbook":
+            own = any(a in account_facts.addressbook for a in addresses)
+        else:
+            own = False
         if not own:
             return _refuse(replies.LOOKS_JUNK_BY_USER, replies.LOG_NOT_IN_ALLOW,
                            "%s (receive mode %s)" % (detail, mode))

@@ -204,6 +204,8 @@ class ReceivePolicy:
             # One thread hop for the whole stage: parsing a big message and
             # the DNS lookups both block.
             facts.content = Content(data)
+            facts.accounts = account_rules.load_addressbooks(self.services.home,
+                                                             facts.accounts, notes)
             facts.spam_phrases = self.spam_list.items() if facts.config.spamreject else ()
             facts.virus_extensions = (self.virus_list.items()
                                       if facts.config.virusreject else ())

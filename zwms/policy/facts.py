@@ -73,9 +73,14 @@ class Mail:
 
 @dataclass(frozen=True)
 class AccountFacts:
-    """One recipient account with its rules (L{zwms.store.rules.Rules})."""
+    """
+    One recipient account with its rules (L{zwms.store.rules.Rules}) and,
+    for receive mode "addressbook", the lower-cased addresses of its
+    address book (read in a thread by L{zwms.policy.account_rules.load_addressbooks}).
+    """
     account: object
     rules: object
+    addressbook: frozenset = frozenset()
 
 
 @dataclass

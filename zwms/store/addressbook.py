@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 
 from zwms.account import check_id, is_address
 from zwms.errors import InvalidValue
-from zwms.fileio import atomic_write
+from zwms.fileio import atomic_write, write_temp
 from zwms.home import safe_join
 from zwms.contentlines import escape_text, fold_line
 
@@ -334,6 +334,28 @@ class AddressBook:
         os.unlink(path)
         report.deleted = True
         return report
+
+    def import_upload(self, account_id, data, group=None):
+        """
+        Import a CSV file uploaded through the webmail (§28): it is written
+        to a temp file in the account's folder (the C{.tmp-} prefix, so a
+        crash leftover is swept) and imported with L{import_csv}, which
+        deletes it after success; after a refusal it is removed too (the
+        user still has the original).
+
+        @return: an L{ImportReport} (deleted=True).
+        @raise InvalidValue: as L{import_csv}.
+        """
+        if len(data) > MAX_IMPORT_BYTES:
+            raise InvalidValue("the CSV file is too large (most %d bytes)" % MAX_IMPORT_BYTES)
+        folder = os.path.dirname(self._path(account_id))
+        os.makedirs(folder, exist_ok=True)
+        path = write_temp(folder, data)
+        try:
+            return self.import_csv(account_id, path, group)
+        finally:
+            if os.path.exists(path):
+                os.unlink(path)
 
     def import_csv_bytes(self, account_id, data, group=None):
         """Import CSV bytes (an upload); see L{import_csv}."""
