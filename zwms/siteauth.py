@@ -43,13 +43,25 @@ VERSION = "zwms-site-v1"
 #: Longest life of a link (seconds): a far-future expiry is refused.
 MAX_TTL = 3600
 DEFAULT_TTL = 300
-NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}\Z")
 NONCES_FILE = "siteauth-nonces"
 MIN_SECRET = 16
 
 
+#: Why a link was refused (SiteAuthError.reason): the web answer names it.
+OFF, MALFORMED, BAD_SIGNATURE, EXPIRED, TOO_LONG, REPLAYED = (
+    "off", "malformed", "bad-signature", "expired", "too-long", "replayed")
+
+
 class SiteAuthError(InvalidValue):
-    """A site link was refused (the text says why; show a generic page)."""
+    """
+    A site link was refused: the text says why, C{reason} is one of OFF,
+    MALFORMED, BAD_SIGNATURE, EXPIRED, TOO_LONG, REPLAYED.
+    """
+
+    def __init__(self, text, reason=MALFORMED):
+        InvalidValue.__init__(self, text)
+        self.reason = reason
 
 
 @dataclass
@@ -101,7 +113,7 @@ class SiteAuth:
         secret = self.secret()
         if len(secret) < MIN_SECRET:
             raise SiteAuthError("site integration is off (SITESECRET is unset or shorter "
-                                "than %d characters)" % MIN_SECRET)
+                                "than %d characters)" % MIN_SECRET, OFF)
         return secret
 
     def make_link(self, base_url, action, account_id, ttl=DEFAULT_TTL, nonce=None, **fields):
@@ -150,12 +162,12 @@ class SiteAuth:
         # Signature first (constant time): an unsigned request never touches
         # the nonce file.
         if not hmac.compare_digest(expected, sig):
-            raise SiteAuthError("bad signature")
+            raise SiteAuthError("bad signature", BAD_SIGNATURE)
         now = int(self.clock())
         if expires < now:
-            raise SiteAuthError("the link has expired")
+            raise SiteAuthError("the link has expired", EXPIRED)
         if expires - now > MAX_TTL:
-            raise SiteAuthError("the link lives longer than %d seconds" % MAX_TTL)
+            raise SiteAuthError("the link lives longer than %d seconds" % MAX_TTL, TOO_LONG)
         self._spend(nonce, expires, now)
         return SiteRequest(action, account_id, expires, nonce, fields)
 
@@ -164,7 +176,7 @@ class SiteAuth:
         with self._lock:
             seen = self._load(now)
             if nonce in seen:
-                raise SiteAuthError("the link was already used")
+                raise SiteAuthError("the link was already used", REPLAYED)
             seen[nonce] = expires
             data = "".join("%d %s\n" % (exp, n) for n, exp in sorted(seen.items()))
             atomic_write(self.nonces_path, data.encode("ascii"))

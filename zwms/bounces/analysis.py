@@ -382,6 +382,39 @@ def _from_text(msg, human):
     return Analysis(failures=failures, kind="text", explanation=human)
 
 
+#: Bytes of a message read by the cheap header test (a header block is smaller).
+HEAD_LIMIT = 64 * 1024
+
+
+def looks_like_bounce(message_bytes):
+    """
+    A cheap test on the header block alone (no body parsing), so that the
+    read page runs L{analyse} only on messages that may be bounces: a
+    delivery report, X-Failed-Recipients, or a bounce-like sender or
+    subject that is not an auto-reply.  False negatives are what matter:
+    L{analyse} decides for the rest.
+    """
+    head = bytes(message_bytes[:HEAD_LIMIT])
+    end = min([i for i in (head.find(b"\r\n\r\n"), head.find(b"\n\n")) if i >= 0] or
+              [len(head)])
+    try:
+        msg = BytesParser(policy=policy.default).parsebytes(head[:end] + b"\n\n",
+                                                            headersonly=True)
+        ctype = msg.get_content_type()
+        if ctype == "multipart/report" and str(msg.get_param("report-type", "")).lower() in (
+                "delivery-status", ""):
+            return True
+        if msg.get("X-Failed-Recipients"):
+            return True
+        subject = str(msg.get("Subject", ""))
+        sender = "%s %s" % (msg.get("From", ""), msg.get("Return-Path", ""))
+    except (ValueError, TypeError, LookupError, AttributeError, IndexError):
+        return False
+    if _AUTO_REPLY_SUBJECT.search(subject) and not _BOUNCE_SUBJECT.search(subject):
+        return False
+    return bool(_BOUNCE_SENDER.search(sender) or _BOUNCE_SUBJECT.search(subject))
+
+
 def analyse(message_bytes):
     """
     Explain a returned mail.

@@ -181,3 +181,34 @@ class SessionStore:
                 except FileNotFoundError:
                     pass
         return removed
+
+    def delete_login(self, login, role):
+        """
+        End every session of one login and role (a site's signed logout or
+        removal, §35); blocking.  @return: how many were ended.
+        """
+        for token, (session, _) in list(self._cache.items()):
+            if session.login == login and session.role == role:
+                self._cache.pop(token, None)
+        ended = 0
+        try:
+            names = os.listdir(self.folder)
+        except FileNotFoundError:
+            return 0
+        for name in names:
+            if not name.endswith(".json"):
+                continue
+            path = os.path.join(self.folder, name)
+            try:
+                with open(path, "rb") as f:
+                    record = json.loads(f.read().decode("utf-8"))
+                mine = record.get("login") == login and record.get("role") == role
+            except (OSError, ValueError, AttributeError):
+                continue
+            if mine:
+                try:
+                    os.unlink(path)
+                    ended += 1
+                except FileNotFoundError:
+                    pass
+        return ended
