@@ -15,7 +15,7 @@ from tests.test_smtp_support import Client, make_factory, stored
 from tests.test_relay import plain
 from zwms.queue import fanout as fanout_module
 from zwms.queue.fanout import JobStore, entry_id
-from zwms.queue.spool import SENT, BOUNCED, Spool
+from zwms.queue.spool import SENT, BOUNCED, Spool, to_crlf
 from zwms.routing import lists as mlists
 from zwms.routing.status import list_mailings, read_status
 
@@ -264,3 +264,131 @@ class DirectModeTests(SynchronousTestCase):
         e = self.assertRaises(handoff.HandoffError, handoff.deliver_direct, root, settings,
                               "alice@example.com", ["(nosuch)"], LIST_BODY)
         self.assertIn("<(nosuch)>: 550 Error. User not found", str(e))
+
+
+def html_message(cte=None, attachment=True, nested=False):
+    """A text+HTML message (the HTML part in transfer encoding C{cte})."""
+    from email.message import EmailMessage
+    import email.policy
+    m = EmailMessage(policy=email.policy.SMTP)
+    m["From"], m["To"], m["Subject"] = "boss@example.com", "(team)", "s"
+    m.set_content("hello\n", charset="utf-8")
+    kw = {"cte": cte} if cte else {}
+    m.add_alternative("<html><body><p>안녕 " + "x" * 300 + "</p></body></html>\n",
+                      subtype="html", charset="utf-8", **kw)
+    if attachment:
+        m.add_attachment(b"<html><body>file</body></html>", maintype="text", subtype="html",
+                         filename="a.html")
+    if nested:
+        outer = EmailMessage(policy=email.policy.SMTP)
+        outer["Subject"] = "outer"
+        outer.make_mixed()
+        outer.attach(m)
+        return outer.as_bytes()
+    return m.as_bytes()
+
+
+def html_part(data):
+    import email
+    import email.policy
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    return [p.get_content() for p in msg.walk() if p.get_content_type() == "text/html"]
+
+
+class TrackingImageTests(SynchronousTestCase):
+    IMG = b'<img src="http://m.example/mail/bulk/track/T.gif" width="1" height="1" alt="">'
+
+    def test_each_transfer_encoding(self):
+        for cte in (None, "base64", "quoted-printable", "8bit"):
+            data = to_crlf(html_message(cte))
+            parts = mlists.split_head(data)
+            slot = mlists.html_slot(parts)
+            self.assertIsNotNone(slot, cte)
+            out = mlists.personal(parts, "q@r.example", slot, self.IMG)
+            html, attached = html_part(out)
+            self.assertEqual(slot.encoding, cte or "quoted-printable")
+            self.assertTrue(html.endswith("x</p>\r\n" + self.IMG.decode() +
+                                          "\r\n</body></html>\r\n"), (cte, html[-150:]))
+            [original, _] = html_part(data)
+            at = original.rfind("</body")
+            self.assertEqual(html, original[:at] + "\r\n" + self.IMG.decode() + "\r\n" +
+                             original[at:])
+            # The attached HTML file is not touched; nothing else changed.
+            self.assertEqual(attached, "<html><body>file</body></html>")
+            plain = mlists.personal(parts, "q@r.example")
+            self.assertEqual(out[:slot.start + len(parts[0]) + len(parts[1]) + 20],
+                             plain[:slot.start + len(parts[0]) + len(parts[1]) + 20])
+            self.assertTrue(out.endswith(plain[len(plain) - (len(parts[2]) - slot.end):]))
+
+    def test_nested_multipart(self):
+        parts = mlists.split_head(to_crlf(html_message("base64", nested=True)))
+        slot = mlists.html_slot(parts)
+        out = mlists.personal(parts, "q@r.example", slot, self.IMG)
+        self.assertIn(self.IMG.decode(), html_part(out)[0])
+
+    def test_no_html_no_slot(self):
+        for data in (LIST_BODY, b"Subject: s\r\nContent-Type: text/html; charset=utf-16\r\n\r\n"
+                     + "<html></html>".encode("utf-16"),
+                     b"Subject: s\r\nContent-Type: multipart/mixed\r\n\r\nno boundary\r\n",
+                     b"Subject: s\r\nContent-Type: text/html\r\n"
+                     b"Content-Transfer-Encoding: x-uuencode\r\n\r\n<b>x</b>\r\n",
+                     b"Subject: s\r\n"):
+            self.assertIsNone(mlists.html_slot(mlists.split_head(data)), data[:80])
+
+    def test_split_lists(self):
+        self.assertEqual(mlists.split_lists("(Team), bob@example.com; (x y), (ops)"),
+                         (["team", "ops"], " bob@example.com, (x y)"))
+
+
+class TrackedFanOutTests(SynchronousTestCase):
+    def setUp(self):
+        self.services = with_queue(self)
+        self.queue = self.services.queue
+        self.fanout = self.services.router.fanout
+
+    def test_tracked_copies_carry_their_own_token(self):
+        from zwms.routing import status
+        rcpts = ["u0@far.example", "u1@far.example"]
+        job_id = self.successResultOf(self.fanout.submit(
+            "boss@example.com", rcpts, html_message("quoted-printable"), owner="alice",
+            name="news", origin="bulk 127.0.0.1", track="https://mail.example.com"))
+        spool = Spool(self.services.home)
+        for index, env in enumerate(self.queue.adopted):
+            html = html_part(spool.read(env.id))[0]
+            token = status.track_token(job_id, self.job_key(job_id), index)
+            self.assertIn('<img src="https://mail.example.com/mail/bulk/track/%s.gif"' % token,
+                          html)
+            self.assertEqual(status.check_token(self.services.home, token),
+                             ("alice", job_id, index))
+            self.assertNotIn("far.example", token)
+        self.assertEqual(status.read_recipients(self.services.home, "alice", job_id), rcpts)
+        meta, _ = status.read_status(self.services.home, "alice", job_id)
+        self.assertEqual((meta["kind"], meta["tracked"]), ("bulk", True))
+
+    def job_key(self, job_id):
+        import json
+        from zwms.routing import status
+        path = os.path.join(status.tracking_folder(self.services.home), job_id + ".json")
+        with open(path) as f:
+            return json.load(f)["key"]
+
+    def test_untracked_without_track_or_owner(self):
+        self.successResultOf(self.fanout.submit("boss@example.com", ["u0@far.example"],
+                                                html_message(), owner="alice", name="team"))
+        self.successResultOf(self.fanout.submit("boss@example.com", ["u1@far.example"],
+                                                html_message(), name="team",
+                                                track="https://mail.example.com"))
+        spool = Spool(self.services.home)
+        for env in self.queue.adopted:
+            self.assertNotIn(b"/track/", spool.read(env.id))
+
+    def test_job_files_old_and_new(self):
+        job = fanout_module.Job(id="1700000000.00000000000000aa", sender="b@example.com",
+                                mode="personal", total=1, created=1700000000, owner="alice",
+                                track="https://m.example", track_key="00" * 16)
+        self.assertEqual(fanout_module.Job.from_json(job.to_json()), job)
+        # A job written before tracking existed still loads.
+        old = b'{"batch": 500, "created": 1, "cursor": 0, "id": "1700000000.00000000000000aa",' \
+              b' "mode": "plain", "name": "", "origin": "", "owner": "", "schema": 1,' \
+              b' "sender": "", "total": 1}'
+        self.assertEqual(fanout_module.Job.from_json(old).track, "")

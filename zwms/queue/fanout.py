@@ -23,8 +23,11 @@ two batches whatever the size of the list.
 Modes: "personal" ((NAME) lists): one entry per recipient, its To: header
 rewritten to that recipient alone (L{zwms.routing.lists.personal}), and
 per-recipient status recorded for the owner account
-(L{zwms.routing.status}); "plain" (NAME@DOMAIN lists): the message
-unchanged, up to L{PLAIN_CHUNK} recipients per entry, no status.
+(L{zwms.routing.status}) and, when the job has a tracking base URL (the
+bulk-send window), a read-tracking image with the copy's own token
+spliced into its HTML part (L{zwms.routing.lists.html_slot}); "plain"
+(NAME@DOMAIN lists): the message unchanged, up to L{PLAIN_CHUNK}
+recipients per entry, no status.
 
 Crash safety: entry IDs are derived from (job, index), and entries are
 registered with the runner only after the cursor past them is on disk.  At
@@ -71,6 +74,9 @@ class Job:
     name: str = ""
     origin: str = ""
     batch: int = BATCH
+    #: Read tracking: the webmail's base URL and the mailing's key ("": none).
+    track: str = ""
+    track_key: str = ""
     schema: int = SCHEMA
 
     def to_json(self):
@@ -125,6 +131,14 @@ class JobStore:
 
     def save(self, job):
         atomic_write(self._path(job.id, "json"), job.to_json(), sync_dir=True)
+
+    def load(self, job_id):
+        """The job C{job_id} while it is being written out, else None."""
+        try:
+            with open(self._path(job_id, "json"), "rb") as f:
+                return Job.from_json(f.read())
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
 
     def data(self, job_id):
         with open(self._path(job_id, "eml"), "rb") as f:
@@ -292,9 +306,14 @@ class FanOut:
     # -- submitting ----------------------------------------------------------------
 
     @defer.inlineCallbacks
-    def submit(self, sender, recipients, data, mode=PERSONAL, owner="", name="", origin=""):
+    def submit(self, sender, recipients, data, mode=PERSONAL, owner="", name="", origin="",
+               track=""):
         """
         Commit a job durably and start it.
+
+        @param track: the webmail's base URL ("https://mail.example.com"):
+            personal copies with an HTML part get a read-tracking image
+            (only with an owner and a status book).
 
         @return: a Deferred firing with the job ID once it is on disk.
         """
@@ -304,12 +323,17 @@ class FanOut:
         if not recipients:
             raise ValueError("a mailing needs at least one recipient")
         now = self.services.clock.seconds()
+        tracked = bool(track and owner and mode == PERSONAL and self.status is not None)
         job = Job(id="%010d.%s" % (int(now), secrets.token_hex(8)), sender=sender or "",
                   mode=mode, total=len(recipients), created=now, owner=owner or "",
-                  name=name, origin=origin, batch=self.batch)
+                  name=name, origin=origin, batch=self.batch,
+                  track=track if tracked else "",
+                  track_key=secrets.token_hex(16) if tracked else "")
         yield self.threads(self.store.create, job, data, recipients)
         if self.status is not None and owner and mode == PERSONAL:
-            yield self.status.begin(owner, job, data)
+            # After the commit point: a crash in between loses this
+            # mailing's status page (and its reads), never its mail.
+            yield self.status.begin(owner, job, data, recipients)
         self._log(ch.MAILSERVER, "Mailing %s accepted: %s <%s>, %d recipients (%s)"
                   % (job.id, name or "-", sender, job.total, mode))
         self._start(job)
@@ -334,13 +358,15 @@ class FanOut:
     def _run(self, job):
         data = yield self.threads(self.store.data, job.id)
         recipients = yield self.threads(self.store.recipients, job.id)
-        parts = None
+        parts = slot = None
         if job.mode == PERSONAL:
-            from zwms.routing.lists import split_head
+            from zwms.routing.lists import html_slot, split_head
             parts = split_head(data)
+            if job.track and job.track_key:
+                slot = html_slot(parts)
         while job.cursor < job.total and not self._stopping:
             try:
-                yield self._batch(job, data, parts, recipients)
+                yield self._batch(job, data, parts, recipients, slot)
             except Exception as e:
                 self._log(ch.SYSTEMERROR, "Mailing %s batch at %d failed, retried in %ds: %s"
                           % (job.id, job.cursor, RETRY, e))
@@ -350,8 +376,9 @@ class FanOut:
             self._log(ch.MAILSERVER, "Mailing %s queued: %d recipients" % (job.id, job.total))
 
     @defer.inlineCallbacks
-    def _batch(self, job, data, parts, recipients):
+    def _batch(self, job, data, parts, recipients, slot=None):
         from zwms.routing.lists import personal
+        from zwms.routing.status import image_tag
         start = job.cursor
         end = min(start + job.batch, job.total)
         services = self.services
@@ -359,7 +386,13 @@ class FanOut:
         for index in range(start, end):
             addr = recipients[index]
             res = yield defer.maybeDeferred(services.directory.resolve, addr)
-            copy = personal(parts, addr) if parts is not None else data
+            if parts is None:
+                copy = data
+            elif slot is not None:
+                copy = personal(parts, addr, slot, image_tag(job.track, job.id, job.track_key,
+                                                             index))
+            else:
+                copy = personal(parts, addr)
             if res.kind == "local":
                 head = b"Return-Path: <" + job.sender.encode("ascii", "replace") + b">\r\n"
                 deliveries.extend(Delivery(a, head + copy) for a in res.accounts)
