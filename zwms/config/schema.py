@@ -50,6 +50,14 @@ def split_dns_server(text):
     return host, port
 
 
+def parse_skin(text):
+    """SKIN: a user skin folder name (the admin skin 'common' is not one)."""
+    value = parse_text(text).lower() or "wow_coolwind"
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", value) or value == "common":
+        raise InvalidValue("not a webmail skin name: %r (a-z, 0-9, '_', '-')" % (text,))
+    return value
+
+
 def parse_dns_server(text):
     """DNS1/DNS2: an IP, or IP:PORT, or [IPv6]:PORT, or empty."""
     value = str(text).strip()
@@ -177,6 +185,8 @@ KEYS = (
     _ek("MAXACCOUNTS", 0, parse_int, "most accounts (0 = no limit)"),
     _ek("SITESECRET", "", parse_text,
         "shared secret for signed site-integration links (§35; 16+ characters; empty = off)"),
+    _ek("SKIN", "wow_coolwind", parse_skin,
+        "webmail skin: a folder of the skins folder (§13, §19)"),
 )
 
 KEYS_BY_NAME = {k.name: k for k in KEYS}

@@ -24,7 +24,7 @@ from twisted.python import log
 
 from zwms import i18n
 from zwms import logs as logchannels
-from zwms.admin import ops
+from zwms.admin import midadmin, ops
 from zwms.admin.consoleops import FormErrors
 from zwms.errors import InvalidValue, NoSuchAccount, NoSuchAlias, ZWMSError
 from zwms.store.websessions import SessionStore
@@ -32,6 +32,8 @@ from zwms.web.guard import LoginGuard
 from zwms.web.templates import PageResponses, Templates
 
 SESSION_COOKIE = b"zwms_admin"
+#: What a middle administrator sees on a page of the root administrator.
+MIDADMIN_REFUSED = i18n.N_("This page is for the administrator only.")
 LOGIN_COOKIE = b"zwms_login"
 LANG_COOKIE = b"zwms_lang"
 CSRF_FIELD = "csrf"
@@ -158,7 +160,8 @@ class Console(PageResponses, FormGuard):
 
     def context(self, request, session):
         """An AdminContext acting as the logged-in admin, from the client IP."""
-        actor = "admin %s" % (session.login if session else "-")
+        role = "midadmin" if session is not None and session.role == midadmin.ROLE else "admin"
+        actor = "%s %s" % (role, session.login if session else "-")
         return ops.context_from_services(self.services, self.reactor, actor,
                                          peer=client_ip(request))
 
@@ -190,6 +193,10 @@ class Console(PageResponses, FormGuard):
         cookie = request.getCookie(LANG_COOKIE)
         return i18n.choose(cookie.decode("ascii", "replace") if cookie else "")
 
+    def translate(self, request, session, text):
+        """C{text} in the page's language (a msgid of the catalogs, else as is)."""
+        return i18n.translations(self.language(request, session)).gettext(str(text))
+
     def render(self, request, session, name, **values):
         """A page of the admin skin, in the session's language."""
         lang = self.language(request, session)
@@ -211,11 +218,23 @@ def quote_id(text):
     return quote(str(text), safe="@")
 
 
-def page(method="GET"):
+def upload_csrf(request):
+    """The CSRF field of a multipart upload (the file fields are bytes, not text)."""
+    values = (request.args or {}).get(CSRF_FIELD.encode(), [b""])
+    return {CSRF_FIELD: values[0].decode("ascii", "replace") if values else ""}
+
+
+def page(method="GET", midadmin_ok=False, upload=False):
     """
     Decorate a console route: resolve the session, require a login, check
     the CSRF token on POST, and map every error to a page — the one place
     where exceptions become answers (never a traceback to the client).
+
+    Middle administrators (session role L{midadmin.ROLE}, SPEC A7) reach
+    only the routes marked C{midadmin_ok}; every other page answers 403.
+    Their scope is read from their account at each request and set as
+    C{session.scope} (None for the root administrator).  An C{upload}
+    route (multipart) has only its CSRF field decoded here.
 
     The route is called as C{await f(self, request, session, **kwargs)}.
     """
@@ -230,13 +249,26 @@ def page(method="GET"):
                     if method == "POST":
                         raise Refused(403, "Your session has expired. Log in again.")
                     return console.redirect(request, "/admin/login")
+                session.scope = None
+                if session.role == midadmin.ROLE:
+                    if not midadmin_ok:
+                        raise Refused(403, MIDADMIN_REFUSED)
+                    session.scope = midadmin.scope_of(console.services.accounts,
+                                                      session.login)
+                elif session.role != "root":
+                    raise Refused(403, MIDADMIN_REFUSED)
                 if method == "POST":
-                    console.check_csrf(request, session)
+                    console.check_csrf(request, session,
+                                       upload_csrf(request) if upload else None)
                 return await f(self, request, session, **kwargs)
             except Redirect as r:
                 return console.redirect(request, r.url)
             except Refused as e:
-                return console.error_page(request, session, e.status, e.message)
+                return console.error_page(request, session, e.status,
+                                          console.translate(request, session, e.message))
+            except midadmin.OutOfScope as e:
+                return console.error_page(request, session, 403,
+                                          console.translate(request, session, str(e)))
             except (NoSuchAccount, NoSuchAlias) as e:
                 return console.error_page(request, session, 404, str(e))
             except (FormErrors, InvalidValue, ops.OperationFailed, ZWMSError) as e:
@@ -269,5 +301,5 @@ def to_int(text, default):
 def flash(request):
     """The done=… note of a redirect after a form (a fixed word, never echoed text)."""
     done = query_args(request).get("done", "")
-    return done if done in ("saved", "created", "deleted", "logs", "backup", "zip", "import",
-                            "bulk") else ""
+    return done if done in ("saved", "created", "deleted", "logs", "backup", "zip", "zipmid",
+                            "import", "bulk") else ""

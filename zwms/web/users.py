@@ -6,6 +6,12 @@ create, the account window (every field of ACCOUNT_FIELDS; a blank password
 keeps the old one), delete (EMLDEL), backup / zip / import per account, and
 the bulk window over the selected accounts.  Middle admins are shown in bold.
 
+A middle administrator (SPEC A7, seed §24; C{session.scope} set) gets the
+same pages over its board group only: every route hands the scope to
+L{zwms.admin.midadmin}, which checks each ID and value (a foreign or
+unknown ID is a 403), and the forms leave out the fields only the root
+administrator sets.
+
 Account IDs in URLs are checked with L{zwms.account.check_id}: an ID with
 odd characters is refused (400), never mangled into another.
 """
@@ -13,7 +19,7 @@ odd characters is refused (400), never mangled into another.
 from klein import Klein
 
 from zwms.account import ACCOUNT_FIELDS, check_id, format_value
-from zwms.admin import consoleops, ops
+from zwms.admin import consoleops, midadmin, ops
 from zwms.admin.consoleops import FormErrors
 from zwms.errors import AccountExists, InvalidValue, LicenseOver
 from zwms.web.console import (Redirect, Refused, flash, form, form_list, page, query_args,
@@ -67,6 +73,18 @@ def values_from_form(values, fields=ACCOUNT_FIELDS):
     return out
 
 
+def midadmin_fields(bulk=False):
+    """The account fields a middle admin's forms offer (SPEC A7)."""
+    skip = set(midadmin.ROOT_FIELDS) | (set(consoleops.NOT_BULK) if bulk else set())
+    return [f for f in ACCOUNT_FIELDS if f.key not in skip]
+
+
+def _fields(session, bulk=False):
+    if session.scope is not None:
+        return midadmin_fields(bulk)
+    return list(consoleops.bulk_fields()) if bulk else list(ACCOUNT_FIELDS)
+
+
 def _aid(text):
     """A checked account ID from a URL; odd characters are refused (400)."""
     try:
@@ -85,28 +103,39 @@ class UsersApp:
 
     # -- the list (§7) ---------------------------------------------------------
 
+    def _errors(self, request, session, errors):
+        """Form errors in the page's language (fixed texts are msgids)."""
+        c = self.console
+        return {k: c.translate(request, session, v) for k, v in (errors or {}).items()}
+
     async def _list(self, request, session, errors=None, new=None):
         c = self.console
         args = query_args(request)
         view = "detail" if args.get("view") == "detail" else "brief"
         query = args.get("q", "")[:64]
-        result = await c.op(request, session, consoleops.user_page,
-                            page=to_int(args.get("page"), 1), query=query)
+        number = to_int(args.get("page"), 1)
+        if session.scope is not None:
+            result = await c.op(request, session, midadmin.user_page, session.scope,
+                                page=number, query=query)
+        else:
+            result = await c.op(request, session, consoleops.user_page,
+                                page=number, query=query)
         return c.render(request, session, "users.html", result=result, view=view,
-                        query=query, new=new or {}, errors=errors or {},
-                        flash=flash(request))
+                        query=query, new=new or {},
+                        errors=self._errors(request, session, errors),
+                        scope=session.scope, flash=flash(request))
 
     @app.route("/", methods=["GET"])
-    @page()
+    @page(midadmin_ok=True)
     async def user_list(self, request, session):
         return await self._list(request, session)
 
     @app.route("/create", methods=["POST"])
-    @page("POST")
+    @page("POST", midadmin_ok=True)
     async def create(self, request, session):
         c = self.console
         values = form(request)
-        new = {k: values.get(k, "").strip() for k in ("id", "name", "address")}
+        new = {k: values.get(k, "").strip() for k in ("id", "name", "address", "capacity")}
         errors = {}
         try:
             aid = check_id(new["id"])
@@ -116,9 +145,16 @@ class UsersApp:
             errors["password"] = "The password may not be empty."
         if not errors:
             try:
-                await c.op(request, session, ops.user_add, aid, values["password"],
-                           name=new["name"], address=new["address"] or None)
+                if session.scope is not None:
+                    await c.op(request, session, midadmin.user_add, session.scope, aid,
+                               values["password"], name=new["name"], address=new["address"],
+                               capacity=new["capacity"] or "0")
+                else:
+                    await c.op(request, session, ops.user_add, aid, values["password"],
+                               name=new["name"], address=new["address"] or None)
                 raise Redirect("/admin/users/%s?done=created" % quote_id(aid))
+            except FormErrors as e:
+                errors.update(e.errors)
             except (AccountExists, LicenseOver) as e:
                 errors["id"] = str(e)
             except InvalidValue as e:
@@ -129,29 +165,39 @@ class UsersApp:
     # -- the bulk window (§17) ---------------------------------------------------
 
     @app.route("/bulk", methods=["POST"])
-    @page("POST")
+    @page("POST", midadmin_ok=True)
     async def bulk_form(self, request, session):
+        c = self.console
         ids = self._selected(request)
-        return self.console.render(request, session, "bulk.html", ids=ids,
-                                   fields=form_fields(consoleops.bulk_fields()),
-                                   chosen=[], values={}, done=None, failed=[])
+        if session.scope is not None:
+            for aid in ids:
+                await c.op(request, session, midadmin.check_account, session.scope, aid,
+                           allow_self=False)
+        return c.render(request, session, "bulk.html", ids=ids,
+                        fields=form_fields(_fields(session, bulk=True)),
+                        chosen=[], values={}, done=None, failed=[])
 
     @app.route("/bulk/apply", methods=["POST"])
-    @page("POST")
+    @page("POST", midadmin_ok=True)
     async def bulk_apply(self, request, session):
         c = self.console
         ids = self._selected(request)
-        fields = consoleops.bulk_fields()
+        fields = _fields(session, bulk=True)
         posted = form(request)
         chosen = [k for k in form_list(request, "apply") if k in {f.key for f in fields}]
         all_values = values_from_form(posted, fields)
         values = {k: all_values.get(k, "") for k in chosen}
         try:
-            done, failed = await c.op(request, session, consoleops.user_bulk, ids, values)
+            if session.scope is not None:
+                done, failed = await c.op(request, session, midadmin.user_bulk,
+                                          session.scope, ids, values)
+            else:
+                done, failed = await c.op(request, session, consoleops.user_bulk, ids, values)
         except FormErrors as e:
             request.setResponseCode(400)
             return c.render(request, session, "bulk.html", ids=ids, fields=form_fields(fields),
-                            chosen=chosen, values=all_values, errors=e.errors, done=None,
+                            chosen=chosen, values=all_values,
+                            errors=self._errors(request, session, e.errors), done=None,
                             failed=[])
         return c.render(request, session, "bulk.html", ids=ids, fields=form_fields(fields),
                         chosen=chosen, values=all_values, done=done, failed=failed)
@@ -166,58 +212,89 @@ class UsersApp:
 
     # -- the account window (§16) ------------------------------------------------
 
+    async def _get(self, request, session, aid):
+        """The account of a URL, within a middle admin's scope (403 outside it)."""
+        if session.scope is not None:
+            return await self.console.op(request, session, midadmin.check_account,
+                                         session.scope, aid)
+        return await self.console.op(request, session, ops.get_account, aid)
+
     @app.route("/<aid>", methods=["GET"])
-    @page()
+    @page(midadmin_ok=True)
     async def account(self, request, session, aid):
         c = self.console
-        account = await c.op(request, session, ops.get_account, _aid(aid))
+        account = await self._get(request, session, _aid(aid))
         return c.render(request, session, "user.html", account=account,
-                        values=account_values(account), fields=form_fields(),
+                        values=account_values(account), fields=form_fields(_fields(session)),
                         flash=flash(request))
 
     @app.route("/<aid>", methods=["POST"])
-    @page("POST")
+    @page("POST", midadmin_ok=True)
     async def account_save(self, request, session, aid):
         c = self.console
         aid = _aid(aid)
         posted = form(request)
-        values = values_from_form(posted)
+        fields = _fields(session)
+        values = values_from_form(posted, fields)
+        if session.scope is not None:
+            # A posted root field is checked (and refused) by the rules, not dropped.
+            values.update({k: posted[k] for k in midadmin.ROOT_FIELDS if k in posted})
         try:
-            await c.op(request, session, consoleops.user_update, aid, values,
-                       password=posted.get("password", ""))
+            if session.scope is not None:
+                await c.op(request, session, midadmin.user_update, session.scope, aid,
+                           values, password=posted.get("password", ""))
+            else:
+                await c.op(request, session, consoleops.user_update, aid, values,
+                           password=posted.get("password", ""))
         except FormErrors as e:
-            account = await c.op(request, session, ops.get_account, aid)
+            account = await self._get(request, session, aid)
             request.setResponseCode(400)
             shown = account_values(account)
             shown.update(values)
             return c.render(request, session, "user.html", account=account, values=shown,
-                            fields=form_fields(), errors=e.errors)
+                            fields=form_fields(fields),
+                            errors=self._errors(request, session, e.errors))
         raise Redirect("/admin/users/%s?done=saved" % quote_id(aid))
 
     @app.route("/<aid>/delete", methods=["POST"])
-    @page("POST")
+    @page("POST", midadmin_ok=True)
     async def delete(self, request, session, aid):
-        await self.console.op(request, session, ops.user_del, _aid(aid))
+        if session.scope is not None:
+            await self.console.op(request, session, midadmin.user_delete, session.scope,
+                                  _aid(aid))
+        else:
+            await self.console.op(request, session, ops.user_del, _aid(aid))
         raise Redirect("/admin/users/?done=deleted")
 
+    async def _action(self, request, session, aid, action):
+        c = self.console
+        if session.scope is not None:
+            return await c.op(request, session, midadmin.account_action, session.scope,
+                              aid, action)
+        if action == "zip":
+            return await c.op(request, session, ops.zip_mailbox, aid, "root")
+        return await c.op(request, session, ops.backup if action == "backup"
+                          else ops.import_eml, aid)
+
     @app.route("/<aid>/backup", methods=["POST"])
-    @page("POST")
+    @page("POST", midadmin_ok=True)
     async def backup(self, request, session, aid):
-        await self.console.op(request, session, ops.backup, _aid(aid))
+        await self._action(request, session, _aid(aid), "backup")
         raise Redirect("/admin/users/%s?done=backup" % quote_id(_aid(aid)))
 
     @app.route("/<aid>/zip", methods=["POST"])
-    @page("POST")
+    @page("POST", midadmin_ok=True)
     async def zip(self, request, session, aid):
-        await self.console.op(request, session, ops.zip_mailbox, _aid(aid), "root")
-        raise Redirect("/admin/users/%s?done=zip" % quote_id(_aid(aid)))
+        await self._action(request, session, _aid(aid), "zip")
+        done = "zipmid" if session.scope is not None else "zip"
+        raise Redirect("/admin/users/%s?done=%s" % (quote_id(_aid(aid)), done))
 
     @app.route("/<aid>/import", methods=["POST"])
-    @page("POST")
+    @page("POST", midadmin_ok=True)
     async def import_mail(self, request, session, aid):
         c = self.console
-        result = await c.op(request, session, ops.import_eml, _aid(aid))
-        account = await c.op(request, session, ops.get_account, _aid(aid))
+        result = await self._action(request, session, _aid(aid), "import")
+        account = await self._get(request, session, _aid(aid))
         return c.render(request, session, "user.html", account=account,
-                        values=account_values(account), fields=form_fields(),
+                        values=account_values(account), fields=form_fields(_fields(session)),
                         imported=result)
