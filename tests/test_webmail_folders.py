@@ -256,3 +256,90 @@ class BlockTests(WebmailTestCase):
         r = self.client.post("/mail/box/%s/block/Inbox/%s" % (self.client.rand, name))
         self.assertEqual(r.code, 400)
         self.assertEqual(self.rules().spam_filter, ())
+
+
+class ListingCostTests(WebmailTestCase):
+    """
+    What one list page reads (issue 6 speed): the page's messages only,
+    their header block only, each once while cached; no folder counts.
+    """
+
+    def setUp(self):
+        WebmailTestCase.setUp(self)
+        self.heads = []
+        mail = self.services.mail
+        real = mail.head
+
+        def head(account_id, folder, name, limit=65536):
+            self.heads.append((folder, name, limit))
+            return real(account_id, folder, name, limit)
+        self.patch(mail, "head", head)
+
+    def page(self, folder="Inbox", offset=0, limit=100, **query):
+        return listing.listing(self.services.mail, "alice", folder, listing.Query(**query),
+                               offset, limit)
+
+    def test_only_the_page_is_read_and_then_cached(self):
+        names = [self.deliver(mail("m%d" % i)) for i in range(250)]
+        self.patch(self.services.mail, "counts", lambda *a: self.fail("counts asked"))
+        result = self.page(limit=100)
+        self.assertEqual(result.total, 250)
+        self.assertEqual([info.name for info, _ in result.rows], names[::-1][:100])
+        self.assertEqual(result.rows[0][1].subject, "m249")
+        self.assertEqual(len(self.heads), 100)
+        self.assertEqual({limit for _, _, limit in self.heads}, {listing.HEAD_FIRST})
+        # The same page again, and page 2: only page 2's messages are read.
+        self.page(limit=100)
+        self.assertEqual(len(self.heads), 100)
+        second = self.page(offset=100, limit=100)
+        self.assertEqual(second.rows[0][1].subject, "m149")
+        self.assertEqual(len(self.heads), 200)
+
+    def test_a_long_header_block_is_read_further(self):
+        received = b"".join(b"Received: from relay%d.example by mx.example; "
+                            b"Mon, 1 Jan 2024 00:00:00 +0000\r\n" % i for i in range(200))
+        self.assertGreater(len(received), listing.HEAD_FIRST)
+        name = self.deliver(received + mail("=?UTF-8?B?64qm7J2A?= subject", "Late <l@x.example>"))
+        [(info, summary)] = self.page().rows
+        self.assertEqual(info.name, name)
+        self.assertEqual((summary.subject, summary.sender, summary.sender_address),
+                         ("늦은 subject", "Late", "l@x.example"))
+        self.assertEqual([limit for _, _, limit in self.heads],
+                         [listing.HEAD_FIRST, listing.HEAD_BYTES])
+
+    def test_a_moved_message_is_listed_in_its_new_folder(self):
+        name = self.deliver(mail("moving"))
+        self.page()
+        self.successResultOf(self.services.mail.move("alice", "Inbox", [name], "Trash"))
+        [(info, summary)] = self.page("Trash").rows
+        self.assertEqual((info.name, summary.subject), (name, "moving"))
+        self.assertEqual(self.page().rows, [])
+
+    def test_caches_are_per_store(self):
+        # The memory store names messages 1, 2, ...: another store, other
+        # messages under the same names and sizes.
+        first = self.services.mail
+        self.deliver(mail("store one"))
+        [(info1, _)] = self.page().rows
+        WebmailTestCase.setUp(self)     # a new home, a new store
+        self.assertIsNot(self.services.mail, first)
+        self.deliver(mail("store two"))
+        [(info2, summary)] = self.page().rows
+        self.assertEqual((info2.name, info2.size), (info1.name, info1.size))
+        self.assertEqual(summary.subject, "store two")
+
+    def test_the_cache_is_bounded(self):
+        cache = listing.SummaryCache(size=2)
+        for key in "abc":
+            cache.put(key, key.upper())
+        self.assertEqual(len(cache), 2)
+        self.assertIsNone(cache.get("a"))
+        cache.get("b")
+        cache.put("d", "D")
+        self.assertEqual((cache.get("b"), cache.get("c"), cache.get("d")), ("B", None, "D"))
+
+    def test_row_summary_of_broken_headers(self):
+        self.assertEqual(listing.row_summary(b"").subject, "")
+        s = listing.row_summary(b"From: \xb1\xe8 <k@x.example>\r\nDate: not a date\r\n"
+                                b"Subject: =?euc-kr?B?x9GxuQ==?=\r\n\r\nbody")
+        self.assertEqual((s.subject, s.sender_address, s.date), ("한국", "k@x.example", None))

@@ -96,6 +96,12 @@ class ReadTests(WebmailTestCase):
         self.assertIn("다음 주 회의는 화요일 오후 3시입니다.", r.text)
         self.assertIn("똠방각하", r.text)
 
+    def test_actions_offer_both_forwards(self):
+        name, r = self.read("euckr_plain.eml")
+        for mode in ("mode=forward&amp;folder=Inbox&amp;name=%s" % name,
+                     "mode=forward&amp;as=attachment&amp;folder=Inbox&amp;name=%s" % name):
+            self.assertIn("/mail/compose/%s/new?%s" % (self.client.rand, mode), r.text)
+
     def test_iso_2022_kr(self):
         _, r = self.read("iso2022kr.eml")
         self.assertIn("옛날 메일", r.text)
@@ -201,3 +207,85 @@ class SanitizerTests(WebmailTestCase):
             for mark in ("<script", "onerror", "onload", "javascript", "expression", "<svg",
                          "url(", "data:", "vbscript", "behavior", "@import", "<style"):
                 self.assertNotIn(mark, low, payload)
+
+
+class BouncePanelTests(WebmailTestCase):
+    """The return-mail panel of the read page (SPEC W8, Nmail VI)."""
+
+    def bounce(self, filename):
+        import os
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bouncecorpus", filename)
+        with open(path, "rb") as f:
+            return f.read()
+
+    def read(self, data, lang=None):
+        name = self.deliver(data)
+        if lang:
+            self.client.cookies["zwms_lang"] = lang
+        self.client.login()
+        r = self.client.box("read/Inbox/%s" % name)
+        self.assertEqual(r.code, 200)
+        return r.text
+
+    def test_dsn(self):
+        text = self.read(self.bounce("postfix_unknown.eml"))
+        self.assertIn('class="bounce-panel"', text)
+        self.assertIn("리턴메일 분석", text)
+        panel = text.split('class="bounce-panel"', 1)[1].split("</section>", 1)[0]
+        self.assertIn("받는 사람이 존재하지 않음", panel)        # the category, Korean
+        self.assertIn("Recipient does not exist", panel)       # and English
+        self.assertIn("철자", panel)                            # what to do, Korean
+        self.assertIn("Check the spelling", panel)              # and English
+        self.assertIn("5.1.1", panel)
+        self.assertIn("/mail/help/%s/returnmail#unknown_user" % self.client.rand, panel)
+        self.assertIn('href="/mail/css/help.css"', text)
+        # the panel is above the body
+        self.assertLess(text.index("bounce-panel"), text.index('class="body-'))
+
+    def test_naver_plain_bounce(self):
+        text = self.read(self.bounce("naver_unknown.eml"))
+        panel = text.split('class="bounce-panel"', 1)[1].split("</section>", 1)[0]
+        self.assertIn("nouser77@naver.com", panel)
+        self.assertIn("받는 사람이 존재하지 않음", panel)
+        self.assertIn("550 5.1.1", panel)
+
+    def test_english_session_shows_english_first(self):
+        text = self.read(self.bounce("qmail_full.eml"), lang="en")
+        panel = text.split('class="bounce-panel"', 1)[1].split("</section>", 1)[0]
+        self.assertIn("Return mail analysis", text)
+        self.assertLess(panel.index("Recipient&#39;s mailbox is full"),
+                        panel.index("받는 사람의 메일함 용량 초과"))
+
+    def test_normal_mail_has_no_panel_and_skips_the_classifier(self):
+        from zwms.web.webmail import mailbox
+        calls = []
+        real = mailbox.analyse
+        self.patch(mailbox, "analyse", lambda data: calls.append(1) or real(data))
+        text = self.read(self.bounce("nb_normal.eml"))
+        self.assertNotIn("bounce-panel", text)
+        self.assertEqual(calls, [])
+        # a postmaster notice passes the cheap test, the classifier says no
+        name = self.deliver(self.bounce("nb_postmaster_notice.eml"))
+        self.assertNotIn("bounce-panel", self.client.box("read/Inbox/%s" % name).text)
+        self.assertEqual(calls, [1])
+
+    def test_classifier_error_does_not_break_reading(self):
+        from zwms.web.webmail import mailbox
+
+        def broken(data):
+            raise RuntimeError("boom")
+        self.patch(mailbox, "analyse", broken)
+        text = self.read(self.bounce("postfix_unknown.eml"))
+        self.assertNotIn("bounce-panel", text)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_many_recipients_capped(self):
+        from zwms.web.webmail import mailbox
+        rcpts = "".join("<u%d@far.test>:\n550 5.1.1 user unknown\n\n" % i for i in range(30))
+        data = ("From: MAILER-DAEMON@here.test\r\nTo: alice@example.com\r\n"
+                "Subject: Undelivered Mail Returned to Sender\r\n\r\n"
+                "I'm sorry to have to inform you that your message could not be delivered.\n\n"
+                + rcpts).encode()
+        text = self.read(data)
+        self.assertEqual(text.count('class="recipient"'), mailbox.BOUNCE_ROWS)
+        self.assertIn("외 10명", text)

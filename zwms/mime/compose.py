@@ -5,6 +5,12 @@ SMTP policy (CRLF, RFC 2047 subjects and RFC 2231 file names in UTF-8),
 address lists checked, reply and forward texts, and the uploaded form of
 the compose page (multipart/form-data with the file names Twisted's own
 parser drops).
+
+An HTML message (already sanitised by the caller) goes as
+multipart/alternative: text/plain first (L{zwms.mime.htmltext}), then
+text/html.  An attached message (forward as attachment) is a
+message/rfc822 part holding the original's bytes unchanged (only bare
+LF line ends become CRLF, as SMTP needs).
 """
 
 import email
@@ -13,7 +19,7 @@ import email.utils
 import mimetypes
 import re
 import secrets
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 
 from zwms.account import is_address
 from zwms.errors import InvalidValue
@@ -36,7 +42,9 @@ def address_list(text):
         if not name and not addr:
             continue
         if not is_address(addr):
-            raise InvalidValue("not an e-mail address: %s" % (addr or name,))
+            error = InvalidValue("not an e-mail address: %s" % (addr or name,))
+            error.address = addr or name     # for a translated message
+            raise error
         out.append(addr)
     if len(out) > MAX_RECIPIENTS:
         raise InvalidValue("too many recipients (most %d)" % MAX_RECIPIENTS)
@@ -48,12 +56,15 @@ def _clean(text):
 
 
 def build(sender, sender_name, to, cc, subject, body, attachments=(), domain="localhost",
-          in_reply_to="", references="", now=None, bcc=()):
+          in_reply_to="", references="", now=None, bcc=(), html=None):
     """
     A new message as bytes (CRLF).  C{bcc} is written only for a draft
     (kept in Drafts, never sent as is); a sent message has none.
 
-    @param attachments: [(file name, content type or "", bytes)].
+    @param attachments: [(file name, content type or "", bytes)]; a
+        "message/rfc822" one is attached as it is (L{attach_message}).
+    @param html: a sanitised HTML fragment: the message is then
+        multipart/alternative of C{body} (its text) and this.
     """
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["From"] = email.utils.formataddr((_clean(sender_name), sender)) if sender_name \
@@ -74,16 +85,72 @@ def build(sender, sender_name, to, cc, subject, body, attachments=(), domain="lo
     msg["User-Agent"] = "zWMS webmail"
     msg.set_content(str(body or "").replace("\r\n", "\n"), charset="utf-8", cte="base64"
                     if _long_lines(body) else "8bit")
+    if html is not None:
+        document = ('<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head>\n<body>\n'
+                    '%s\n</body></html>\n' % html)
+        msg.add_alternative(document, subtype="html", charset="utf-8",
+                            cte="base64" if _long_lines(document) else "8bit")
+    spliced = []
     for filename, ctype, data in attachments:
         ctype = ctype or mimetypes.guess_type(filename)[0] or "application/octet-stream"
-        if "/" not in ctype or ctype.startswith("multipart/"):
+        if ctype == "message/rfc822":
+            spliced.append(attach_message(msg, bytes(data), filename))
+            continue
+        if "/" not in ctype or ctype.startswith("multipart/") or ctype.startswith("message/"):
             ctype = "application/octet-stream"
         maintype, subtype = ctype.split("/", 1)
         if maintype == "text":
             maintype, subtype = "application", "octet-stream"
         msg.add_attachment(bytes(data), maintype=maintype, subtype=subtype.split(";")[0],
                            filename=_clean(filename) or "attachment")
-    return msg.as_bytes()
+    out = msg.as_bytes()
+    for token, data in spliced:
+        if token:
+            out = out.replace(token, data, 1)
+    return out
+
+
+def attach_message(msg, data, filename):
+    """
+    Add a message/rfc822 part holding C{data} to C{msg}.  The email
+    package re-encodes what it writes (and refuses 8-bit text there), so
+    the part holds a random token that L{build} replaces with the bytes.
+    A message that cannot travel as 7bit/8bit text (lines over 998 bytes,
+    NUL bytes) goes as application/octet-stream in base64 instead: the same
+    bytes, under the same name.
+
+    @return: (token, bytes) for the splice.
+    """
+    data = re.sub(rb"(?<!\r)\n", b"\r\n", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    name = _clean(filename) or "message.eml"
+    if b"\x00" in data or any(len(line) > 998 for line in data.split(b"\r\n")):
+        msg.add_attachment(data, maintype="application", subtype="octet-stream",
+                           filename=name)
+        return None, None
+    token = ("zwms-rfc822-%s" % secrets.token_hex(16))
+    part = MIMEPart(policy=email.policy.SMTP)
+    part["Content-Type"] = "message/rfc822"
+    part.add_header("Content-Disposition", "attachment", filename=name)
+    part["Content-Transfer-Encoding"] = "8bit" if re.search(rb"[\x80-\xff]", data) \
+        else "7bit"
+    part.set_payload(token)
+    if msg.get_content_type() != "multipart/mixed":
+        msg.make_mixed()
+    if not (msg.get_boundary() or "").startswith("zwms-"):
+        # A secret boundary: the attached bytes cannot be made to contain it.
+        msg.set_boundary("zwms-" + secrets.token_hex(16))
+    msg.attach(part)
+    # The part's body is the token alone; the CRLF after it belongs to the
+    # boundary, so the message keeps its own last line end.
+    return token.encode("ascii"), data
+
+
+def eml_filename(subject):
+    """The file name of a forwarded message: its subject (cleaned) + ".eml"."""
+    name = re.sub(r'[\x00-\x1f\x7f/\\:*?"<>|]', "_", str(subject or "")).strip(" .")[:100]
+    return (name or "message") + ".eml"
 
 
 def _long_lines(text):

@@ -95,3 +95,29 @@ def clean_html(html, part_url=lambda cid: None, remote_images=False):
     cleaner = Cleaner(part_url, remote_images)
     safe = cleaner.clean(html or "")
     return safe, cleaner.blocked
+
+
+# -- composing (issue 6: simple HTML mail) --------------------------------------
+#
+# What the compose page's editor makes (bold, italic, underline, lists,
+# links, quotes, line and paragraph breaks), nothing else: no style, no
+# class, no images (an HTML message the user writes never fetches remote
+# content), links only to http(s) and mailto.  A separate, narrower list:
+# the reading allow-list above is not touched.
+
+COMPOSE_TAGS = {"a", "b", "strong", "i", "em", "u", "s", "strike", "ul", "ol", "li",
+                "blockquote", "p", "br", "div", "pre", "code"}
+COMPOSE_ATTRIBUTES = {"a": {"href"}}
+COMPOSE_URL_SCHEMES = {"http", "https", "mailto"}
+
+
+def clean_compose(html):
+    """
+    The HTML a user wrote in the compose editor, reduced to the compose
+    allow-list (a fragment; scripts, event handlers, javascript: links,
+    styles and images removed).
+    """
+    return nh3.clean(
+        str(html or ""), tags=COMPOSE_TAGS, clean_content_tags=CLEAN_CONTENT,
+        attributes=COMPOSE_ATTRIBUTES, url_schemes=COMPOSE_URL_SCHEMES,
+        strip_comments=True, link_rel="noopener noreferrer").strip()

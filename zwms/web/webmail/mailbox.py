@@ -10,7 +10,10 @@
                       and search as L{zwms.web.webmail.listing} (what the
                       index does and what costs header reads)
   read/F/NAME         headers decoded, the text body, the HTML body in a
-                      sandboxed frame; attachments; marks the message seen
+                      sandboxed frame; attachments; marks the message seen;
+                      a returned mail gets the analysis panel (SPEC W8:
+                      failed recipients, category, advice in Korean and
+                      English; L{bounce_of})
   frame/F/NAME        the sanitised HTML alone (CSP sandbox, no script);
                       ?images=1 lets remote images through
   part/F/NAME/I       part I as a download (RFC 5987 file name); ?inline=1
@@ -30,9 +33,11 @@ from urllib.parse import quote
 
 from klein import Klein
 from twisted.internet import defer
+from twisted.python import log
 
 from zwms.account import FOLDERS
 from zwms.admin import consoleops
+from zwms.bounces import analyse, looks_like_bounce
 from zwms.mime import parse as mimeparse
 from zwms.store import userprefs
 from zwms.errors import InvalidValue
@@ -113,6 +118,31 @@ def frame_html(mail, account_id, folder, name, images):
     return clean_html(parsed.html, part_url, images)[0]
 
 
+#: Most failed recipients the return-mail panel lists (a bounce may name hundreds).
+BOUNCE_ROWS = 20
+
+
+async def bounce_of(wm, data, request):
+    """
+    The return-mail analysis of a message being read (SPEC W8), or None:
+    a cheap header test first, then L{zwms.bounces.analyse} in a thread.
+    A classifier error never breaks reading: it is logged, the panel left out.
+    """
+    if not looks_like_bounce(data):
+        return None
+    try:
+        analysis = await wm.run(analyse, data)
+    except Exception:
+        log.err(None, "return-mail analysis of %s" % (request.path,))
+        return None
+    if analysis is None:
+        return None
+    # The panel lists the first rows and says how many more there are.
+    analysis.more = max(0, len(analysis.failures) - BOUNCE_ROWS)
+    analysis.failures = analysis.failures[:BOUNCE_ROWS]
+    return analysis
+
+
 class MailboxApp:
     """Folders and reading, at /mail/box."""
 
@@ -178,6 +208,7 @@ class MailboxApp:
         return wm.render(request, session, "read.html", folder=folder, msgname=name,
                          message=parsed, blocked=blocked, images=images,
                          flash="blocked" if args.get("done") == "blocked" else "",
+                         bounce=await bounce_of(wm, data, request),
                          **(await wm.nav(session)))
 
     @app.route("/<rand>/frame/<folder>/<name>", methods=["GET"])

@@ -28,7 +28,6 @@ Sessions (SPEC W1, seed §18, §35) — what was chosen:
 import datetime
 import functools
 import hmac
-import os
 import re
 
 from twisted.python import log
@@ -43,11 +42,12 @@ from zwms.store.websessions import SessionStore
 from zwms.web.console import (LANG_COOKIE, FormGuard, Redirect, Refused, client_ip, form,
                               thread_runner)
 from zwms.web.guard import LoginGuard
-from zwms.web.templates import PageResponses, Templates
+from zwms.web.templates import PageResponses
+from zwms.web.userskin import DEFAULT_SKIN, UserSkinTemplates
 
 MAIL_COOKIE = b"zwms_mail"
-#: The user skin (seed §19).
-USER_SKIN = "wow_coolwind"
+#: The default user skin (seed §19); env.cfg SKIN chooses the one in use.
+USER_SKIN = DEFAULT_SKIN
 #: The path segment when the random session is off.
 NO_RAND = "-"
 #: A Host header that may name a per-host login page (seed §19): a DNS
@@ -94,7 +94,7 @@ class Webmail(PageResponses, FormGuard):
         self.now = services.clock.seconds
         self.sessions = SessionStore(services.home.path("data", "mailsessions"), now=self.now)
         self.guard = LoginGuard(self.now)
-        self.templates = Templates(skins, skin=USER_SKIN)
+        self.templates = UserSkinTemplates(skins, services)
         self.rules = getattr(services, "rules", None) or RulesStore(services.home)
         # Sign-ups counted per IP with the login guard's counter (read-only reuse).
         self.signup_guard = LoginGuard(self.now, max_failures=SIGNUPS_PER_HOUR,
@@ -189,7 +189,7 @@ class Webmail(PageResponses, FormGuard):
         C{loginuser.html}.
         """
         name = host_page(request)
-        if name and os.path.isfile(os.path.join(self.templates.folder, name)):
+        if name and self.templates.has(name):
             return name
         return "loginuser.html"
 
@@ -202,9 +202,10 @@ class Webmail(PageResponses, FormGuard):
         counts = await self.run(mail.counts, session.login)
         folders = await self.run(mail.folders, session.login)
         try:
-            bulk = bool(self.services.accounts.get(session.login).bulksend)
+            account = self.services.accounts.get(session.login)
         except ZWMSError:
-            bulk = False
+            account = None
+        bulk = bool(getattr(account, "bulksend", False))
         return {"counts": counts, "user_folders": [f for f in folders if f not in FOLDERS],
                 "bulk_allowed": bulk}
 
@@ -289,10 +290,15 @@ async def upload_form(wm, request):
     ctype = request.getHeader(b"content-type") or b""
     if not ctype.lower().startswith(b"multipart/form-data"):
         return form(request), []
-    request.content.seek(0)
-    body = request.content.read()
+    content = request.content
+
+    def read_and_parse():
+        # A large body sits in a temporary file: reading it is disk work too.
+        content.seek(0)
+        return parse_upload(content.read(), ctype)
+
     try:
-        return await wm.run(parse_upload, body, ctype)
+        return await wm.run(read_and_parse)
     except InvalidValue as e:
         raise Refused(400, str(e))
 
