@@ -70,3 +70,28 @@ class CatalogTests(SynchronousTestCase):
         self.assertEqual(i18n.choose("xx"), "ko")
         self.assertEqual(i18n.translations("ko").gettext("Log in"), "로그인")
         self.assertEqual(i18n.translations("en").gettext("Log in"), "Log in")
+
+
+class EscapedTranslationTests(SynchronousTestCase):
+    """_() of a value that carries user input escapes it (no HTML injection)."""
+
+    def render(self, source, lang, **values):
+        import jinja2
+
+        from zwms.web.templates import install_escaping_gettext
+        env = jinja2.Environment(autoescape=True, extensions=["jinja2.ext.i18n"])
+        install_escaping_gettext(env, i18n.translations(lang))
+        return env.from_string(source).render(**values)
+
+    def test_user_text_in_gettext_is_escaped(self):
+        for lang in ("ko", "en"):
+            out = self.render("{{ _(error) }}", lang, error="<img src=x onerror=alert(1)>")
+            self.assertEqual(out, "&lt;img src=x onerror=alert(1)&gt;")
+
+    def test_literals_and_placeholders(self):
+        self.assertEqual(self.render('{{ _("Log in") }}', "ko"), "로그인")
+        out = self.render('{{ _("%(n)d lines, page %(p)d of %(pages)d", n=1, p=1, pages=2) }}',
+                          "en")
+        self.assertEqual(out, "1 lines, page 1 of 2")
+        out = self.render('{{ ngettext("%(num)d file", "%(num)d files", n) }}', "en", n=3)
+        self.assertEqual(out, "3 files")

@@ -13,8 +13,8 @@ from zwms.errors import InvalidValue
 #: Folders every mailbox has (SPEC W2).
 FOLDERS = ("Inbox", "Sent", "Drafts", "Spam", "Trash")
 
-ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-FOLDER_RE = re.compile(r"^[^/\\\x00-\x1f.][^/\\\x00-\x1f]{0,63}$")
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}\Z")
+FOLDER_RE = re.compile(r"^[^/\\\x00-\x1f.][^/\\\x00-\x1f]{0,63}\Z")
 
 
 def parse_bool(text):
@@ -175,13 +175,13 @@ def is_address(text):
     A plain dot-atom address: no quotes, no source routes, one @, and no % or !
     (the classic relay tricks user%remote@local and bang paths).
     """
-    return len(text) <= 254 and bool(ADDRESS_RE.match(text))
+    return len(text) <= 254 and bool(ADDRESS_RE.fullmatch(text))
 
 
 def check_id(account_id):
     """Return the normalised ID or raise InvalidValue."""
     aid = str(account_id).strip().lower()
-    if not ID_RE.match(aid) or ".." in aid:
+    if not ID_RE.fullmatch(aid) or ".." in aid:
         raise InvalidValue("invalid account ID %r: use a-z, 0-9, '.', '_', '-' "
                            "(up to 64, starting with a letter or digit)" % (account_id,))
     return aid

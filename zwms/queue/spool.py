@@ -32,7 +32,7 @@ BOUNCED = "bounced"
 EXPIRED = "expired"
 STATES = (PENDING, SENT, BOUNCED, EXPIRED)
 
-ID_RE = re.compile(r"^[0-9]{10}\.[0-9a-f]{16}$")
+ID_RE = re.compile(r"^[0-9]{10}\.[0-9a-f]{16}\Z")
 
 _LINE_ENDS = re.compile(rb"\r\n|\r|\n")
 

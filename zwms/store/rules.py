@@ -45,7 +45,7 @@ FIELDS = ("sender", "subject")
 
 _DOMAIN_RE = re.compile(r"^@?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
                         r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_LOCAL_RE = re.compile(r"^[a-z0-9#$&'*+/=?^_`{|}~.-]{1,64}$")
+_LOCAL_RE = re.compile(r"^[a-z0-9#$&'*+/=?^_`{|}~.-]{1,64}\Z")
 
 
 class CorruptRules(InvalidValue):

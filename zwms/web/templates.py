@@ -9,6 +9,7 @@ import os
 import re
 
 import jinja2
+import markupsafe
 
 from zwms import i18n
 
@@ -37,6 +38,33 @@ def _filesize(value):
         size /= 1024.0
 
 
+def install_escaping_gettext(env, translations):
+    """
+    Jinja2's i18n with newstyle calls, except that the translated text is
+    escaped like any other value: Jinja2 marks it safe, which turns
+    C{{{ _(error) }}} into HTML injection when C{error} carries user input.
+    No msgid or msgstr holds markup, so escaping them changes no page.
+    """
+    env.install_gettext_translations(translations, newstyle=True)
+
+    @jinja2.pass_context
+    def gettext(context, string, **variables):
+        rv = translations.gettext(string)
+        if context.eval_ctx.autoescape:
+            rv = markupsafe.escape(rv)
+        return rv % variables
+
+    @jinja2.pass_context
+    def ngettext(context, singular, plural, num, **variables):
+        variables.setdefault("num", num)
+        rv = translations.ngettext(singular, plural, num)
+        if context.eval_ctx.autoescape:
+            rv = markupsafe.escape(rv)
+        return rv % variables
+
+    env.globals.update(gettext=gettext, _=gettext, ngettext=ngettext)
+
+
 class Templates:
     """One Jinja2 environment per language over skins/common."""
 
@@ -52,7 +80,7 @@ class Templates:
                 autoescape=jinja2.select_autoescape(["html"]),
                 undefined=jinja2.StrictUndefined,
                 extensions=["jinja2.ext.i18n"])
-            env.install_gettext_translations(i18n.translations(lang), newstyle=True)
+            install_escaping_gettext(env, i18n.translations(lang))
             env.filters["filesize"] = _filesize
             self._envs[lang] = env
         return env
@@ -65,7 +93,7 @@ class Templates:
 #: Skin files served as-is (seed §19: a skin's css/ and images/ folders).
 STATIC_TYPES = {"css": b"text/css; charset=utf-8", "svg": b"image/svg+xml",
                 "gif": b"image/gif", "png": b"image/png", "js": b"text/javascript"}
-STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\.(css|svg|gif|png|js)$")
+STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\.(css|svg|gif|png|js)\Z")
 
 
 def skin_file(request, skin_folder, folder, name):

@@ -44,7 +44,7 @@ def _read(path):
 
 def zip_name_re(login):
     """The names of an account's own zips (archive.zip_mailbox's naming)."""
-    return re.compile(r"^%s-\d{8}-\d{6}(-\d{1,3})?\.zip$" % re.escape(login))
+    return re.compile(r"^%s-\d{8}-\d{6}(-\d{1,3})?\.zip\Z" % re.escape(login))
 
 
 class SettingsApp:
