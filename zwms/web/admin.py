@@ -4,6 +4,11 @@ The /admin console (SPEC A1-A3, seed §1-§3): login and logout, the
 language choice, system info with the six logs, and the admin info page.
 The user pages (L{zwms.web.users}) and the settings pages
 (L{zwms.web.config_pages}) are Klein apps of their own, mounted here.
+
+A middle administrator (SPEC A7, seed §24) logs in on the same form with
+its own account ID and password: its session has the role
+L{zwms.admin.midadmin.ROLE}, it lands on its user list, and every page not
+marked for it answers 403 (L{zwms.web.console.page}).
 """
 
 
@@ -11,7 +16,7 @@ from klein import Klein
 
 from zwms import i18n
 from zwms import logs as logchannels
-from zwms.admin import consoleops, ops
+from zwms.admin import consoleops, midadmin, ops
 from zwms.errors import InvalidValue
 from zwms.web.console import (LANG_COOKIE, SESSION_COOKIE, Refused, client_ip, flash as _flash,
                               form, page, query_args as _query, to_int as _int)
@@ -19,6 +24,7 @@ from zwms.web.admin_boards import BoardsAdminApp
 from zwms.web.admin_calendar import CalendarApp
 from zwms.web.admin_files import FilesApp
 from zwms.web.admin_groups import GroupsApp
+from zwms.web.admin_midadmin import MidadminApp
 from zwms.web.admin_skins import SkinsApp
 from zwms.web.admin_system import SystemControlApp
 from zwms.web.config_pages import ConfigApp
@@ -44,6 +50,7 @@ class AdminApp:
         self.calendar = CalendarApp(console)
         self.boards = BoardsAdminApp(console)
         self.skins = SkinsApp(console)
+        self.midadmin = MidadminApp(console)
         # The menu shows the file viewer only while DFV=1 (seed §10, §11).
         for lang in i18n.LANGUAGES:
             console.templates.environment(lang).globals["dfv_on"] = \
@@ -85,9 +92,25 @@ class AdminApp:
     def boards_branch(self, request):
         return self.boards.app.resource()
 
+    @app.route("/boards/", methods=["GET"])
+    def boards_page(self, request):
+        return self.boards.boards(request)
+
     @app.route("/skins", branch=True)
     def skins_branch(self, request):
         return self.skins.app.resource()
+
+    @app.route("/skins/", methods=["GET"])
+    def skins_page(self, request):
+        return self.skins.skins(request)
+
+    @app.route("/midadmin", branch=True)
+    def midadmin_branch(self, request):
+        return self.midadmin.app.resource()
+
+    @app.route("/midadmin/", methods=["GET"])
+    def midadmin_page(self, request):
+        return self.midadmin.brand_page(request)
 
     @app.route("/product", methods=["GET"])
     @page()
@@ -113,17 +136,24 @@ class AdminApp:
 
     # -- login (A1, §1) ------------------------------------------------------
 
+    @staticmethod
+    def home_page(session):
+        """Where a session starts: system info, or a middle admin's user list."""
+        if session is None:
+            return "/admin/login"
+        return "/admin/users/" if session.role == midadmin.ROLE else "/admin/system"
+
     @app.route("/", methods=["GET"])
     async def index(self, request):
         session = await self.console.session(request)
-        return self.console.redirect(request, "/admin/system" if session else "/admin/login")
+        return self.console.redirect(request, self.home_page(session))
 
     @app.route("/login", methods=["GET"])
     async def login_form(self, request):
         c = self.console
         session = await c.session(request)
         if session is not None:
-            return c.redirect(request, "/admin/system")
+            return c.redirect(request, self.home_page(session))
         return c.render(request, None, "login.html", login="", message="")
 
     @app.route("/login", methods=["POST"])
@@ -143,6 +173,12 @@ class AdminApp:
                                   "admin login refused (locked out): %s" % login, ip)
             return c.render(request, None, "login.html", login=login, message="locked")
         good = await c.run(ops.check_admin_password, c.services.home, login, password)
+        role, scope = "root", None
+        if not good:
+            # A middle administrator (SPEC A7, §24) logs in with its own ID.
+            scope = await c.run(midadmin.check_login, c.services.accounts, login, password)
+            if scope is not None:
+                good, role, login = True, midadmin.ROLE, scope.login
         if not good:
             c.services.logs.write(logchannels.WEBMAIL, "admin login failed: %s" % login, ip)
             for key in c.guard.failed(ip, login):
@@ -153,8 +189,12 @@ class AdminApp:
             return c.render(request, None, "login.html", login=login, message="failed")
         c.guard.succeeded(ip, login)
         lang = c.language(request, None)
-        session = await c.run(c.sessions.create, login, "root", {"lang": lang})
+        session = await c.run(c.sessions.create, login, role, {"lang": lang})
         c.set_cookie(request, SESSION_COOKIE, session.token.encode("ascii"))
+        if scope is not None:
+            c.services.logs.write(logchannels.WEBMAIL, "admin login: %s (middle admin of "
+                                  "board group %d)" % (login, scope.group), ip)
+            return c.redirect(request, "/admin/users/")
         c.services.logs.write(logchannels.WEBMAIL, "admin login: %s" % login, ip)
         try:
             # §25: the admin info and virtual addresses, at each login.
@@ -165,7 +205,7 @@ class AdminApp:
         return c.redirect(request, "/admin/system")
 
     @app.route("/logout", methods=["POST"])
-    @page("POST")
+    @page("POST", midadmin_ok=True)
     async def logout(self, request, session):
         c = self.console
         await c.run(c.sessions.delete, session.token)

@@ -19,6 +19,7 @@ from zwms import __version__
 from zwms.web.admin import AdminApp
 from zwms.web.console import Console
 from zwms.web.formmail import FormMailApp
+from zwms.web.multipart import StreamingRequest
 from zwms.web.siteapi import SiteApp
 from zwms.web.webmail.app import WebmailApp
 
@@ -69,6 +70,18 @@ class RootApp:
     def formmail_branch(self, request):
         return self.formmail.app.resource()
 
+    @app.route("/formmail/", methods=["GET"])
+    def formmail_page(self, request):
+        # A Klein branch does not reach its own "/" route: serve it here.
+        return self.formmail.show(request)
+
+    @app.route("/zwms/site", methods=["GET", "POST"])
+    @app.route("/zwms/site/", methods=["GET", "POST"])
+    async def site_bare(self, request):
+        # The bare paths: the branch would answer a 308 that drops the
+        # query, and does not reach its own "/".
+        return await self.siteapi.handle(request, None)
+
     @app.route("/zwms/site", branch=True)
     def site_branch(self, request):
         return self.siteapi.app.resource()
@@ -81,6 +94,11 @@ class RootApp:
     @app.route("/admin", branch=True)
     def admin(self, request):
         return self.admin.app.resource()
+
+    @app.route("/admin/", methods=["GET"])
+    def admin_index(self, request):
+        # A Klein branch does not reach its own "/" route: serve it here.
+        return self.admin.index(request)
 
 
 class SecureResource(Resource):
@@ -112,6 +130,7 @@ def make_resource(services, reactor=None, run=None, skins=None):
 
 def make_site(services, reactor=None, run=None, skins=None):
     """The twisted.web Site for the --web endpoints."""
-    site = Site(make_resource(services, reactor, run, skins))
+    # Multipart bodies of the upload pages are streamed, not parsed whole (zwms.web.multipart).
+    site = Site(make_resource(services, reactor, run, skins), requestFactory=StreamingRequest)
     site.displayTracebacks = False
     return site

@@ -120,7 +120,7 @@ class WebmailApp:
     @app.route("/<any(css, images, js):folder>/<name>", methods=["GET", "HEAD"])
     def static(self, request, folder, name):
         """A file of the user skin's css/, images/ or js/ folder; nothing else."""
-        return skin_file(request, self.webmail.templates.folder, folder, name)
+        return skin_file(request, self.webmail.templates.file_folder(folder, name), folder, name)
 
     # -- login (W1, §18) -------------------------------------------------------
 
