@@ -74,3 +74,17 @@ class AdminConsoleInBrowser(BrowserTestCase):
         self.assertIn("admin login: root", log)
         self.shot("admin-logs")
         self.assertEqual(self.errors, [])
+
+    def test_main_pages_render(self):
+        """Every menu page opens without a page error (screenshots kept)."""
+        self.login()
+        links = self.page.eval_on_selector_all(
+            "nav.menu a", "els => els.map(e => e.getAttribute('href'))")
+        self.assertIn("/admin/skins/", links)
+        self.assertIn("/admin/boards/", links)
+        for href in links:
+            response = self.page.goto(self.url(href))
+            self.assertEqual(response.status, 200, href)
+            self.assertTrue(self.page.inner_text("h1").strip(), href)
+            self.shot("admin" + href.rstrip("/").replace("/admin", "").replace("/", "-"))
+        self.assertEqual(self.errors, [])

@@ -88,6 +88,17 @@ class WebmailInBrowser(BrowserTestCase):
         self.shot("webmail-reply-received")
         self.assertEqual(self.errors, [])
 
+    def test_phone_layout(self):
+        """On a phone-sized screen the page fits its width (no sideways scroll)."""
+        self.page.set_viewport_size({"width": 390, "height": 844})
+        self.login("alice", "alice-pw1")
+        for path in ("folder/Inbox", None):
+            if path is None:
+                self.open_subject("회의 일정 안내")
+            width = self.page.evaluate("document.documentElement.scrollWidth")
+            self.assertLessEqual(width, 390, self.page.url)
+        self.shot("webmail-phone-read")
+
     def test_hostile_html_runs_no_script(self):
         page = self.page
         self.login("alice", "alice-pw1")
