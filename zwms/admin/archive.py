@@ -200,33 +200,31 @@ def account_folders(ctx, aid):
             + sorted(f for f in names if f not in FOLDERS))
 
 
-def zip_mailbox(ctx, aid, by="root"):
+def write_zip(folder, stem, fill):
     """
-    Write the account's messages, as FOLDER/NAME.eml entries, into a new
-    ZIPDIR/BY/ID-YYYYmmdd-HHMMSS.zip (§26) with the stdlib zipfile module:
-    a temp file, fsynced, then linked under its final name (never
-    overwriting an earlier zip).
+    Write a new zip FOLDER/STEM-YYYYmmdd-HHMMSS.zip with the stdlib zipfile
+    module: C{fill(add)} calls C{add(arcname, data, mtime)} for each entry;
+    the zip is a temp file, fsynced, then linked under a name no earlier zip
+    holds (never overwriting one).
 
-    @return: (zip path, number of messages).
+    @return: (zip path, number of entries added).
     """
-    folder = zip_dir(ctx, by)
     os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, "%s%s-%s.zip" % (TMP_PREFIX, aid, secrets.token_hex(8)))
+    tmp = os.path.join(folder, "%s%s-%s.zip" % (TMP_PREFIX, stem, secrets.token_hex(8)))
     count = 0
     try:
         with open(tmp, "xb") as f:
             with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
-                for mailfolder in account_folders(ctx, aid):
-                    for info in ctx.mail.messages(aid, mailfolder):
-                        data = ctx.mail.read(aid, mailfolder, info.name)
-                        entry = zipfile.ZipInfo("%s/%s.eml" % (mailfolder, info.name),
-                                                _zip_time(info.received))
-                        entry.compress_type = zipfile.ZIP_DEFLATED
-                        zf.writestr(entry, data)
-                        count += 1
+                def add(arcname, data, mtime):
+                    nonlocal count
+                    entry = zipfile.ZipInfo(arcname, _zip_time(mtime))
+                    entry.compress_type = zipfile.ZIP_DEFLATED
+                    zf.writestr(entry, data)
+                    count += 1
+                fill(add)
             f.flush()
             os.fsync(f.fileno())
-        path = _link_new(tmp, folder, "%s-%s" % (aid, time.strftime("%Y%m%d-%H%M%S")))
+        path = _link_new(tmp, folder, "%s-%s" % (stem, time.strftime("%Y%m%d-%H%M%S")))
     finally:
         try:
             os.unlink(tmp)
@@ -234,6 +232,22 @@ def zip_mailbox(ctx, aid, by="root"):
             pass
     fsync_dir(folder)
     return path, count
+
+
+def zip_mailbox(ctx, aid, by="root"):
+    """
+    Write the account's messages, as FOLDER/NAME.eml entries, into a new
+    ZIPDIR/BY/ID-YYYYmmdd-HHMMSS.zip (§26; L{write_zip}).
+
+    @return: (zip path, number of messages).
+    """
+    def fill(add):
+        for mailfolder in account_folders(ctx, aid):
+            for info in ctx.mail.messages(aid, mailfolder):
+                add("%s/%s.eml" % (mailfolder, info.name),
+                    ctx.mail.read(aid, mailfolder, info.name), info.received)
+
+    return write_zip(zip_dir(ctx, by), aid, fill)
 
 
 def _zip_time(received):

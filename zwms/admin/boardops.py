@@ -13,14 +13,11 @@ as text and are checked by the store (L{zwms.store.boards.make_board}).
 """
 
 import os
-import secrets
-import time
-import zipfile
 from dataclasses import dataclass
 
-from zwms.admin.archive import _link_new, _zip_time, zip_dir
+from zwms.admin.archive import write_zip, zip_dir
 from zwms.errors import InvalidValue
-from zwms.fileio import TMP_PREFIX, atomic_write, fsync_dir
+from zwms.fileio import atomic_write
 from zwms.store.boardinfo import check_name
 from zwms.store.boards import INFO_FILE, BoardStore
 
@@ -109,37 +106,22 @@ def board_zip(ctx, name):
     """
     Zip the board's info and its post .eml files into a new
     ZIPDIR/root/board-NAME-YYYYmmdd-HHMMSS.zip (§26), written as the
-    mailbox zips are (L{zwms.admin.archive}): a temp file, fsynced, then
-    linked under a name no earlier zip holds.
+    mailbox zips are (L{zwms.admin.archive.write_zip}).
 
     @return: (zip path, number of posts).
     """
     boards = store(ctx)
     name = boards.get(name).name
-    folder = zip_dir(ctx, "root")
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, "%sboard-%s-%s.zip" % (TMP_PREFIX, name, secrets.token_hex(8)))
-    count = 0
-    try:
-        with open(tmp, "xb") as f:
-            with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
-                zf.write(os.path.join(boards.folder(name), INFO_FILE), INFO_FILE)
-                for number, path in boards.post_files(name):
-                    entry = zipfile.ZipInfo("posts/%s" % os.path.basename(path),
-                                            _zip_time(os.stat(path).st_mtime))
-                    entry.compress_type = zipfile.ZIP_DEFLATED
-                    with open(path, "rb") as post:
-                        zf.writestr(entry, post.read())
-                    count += 1
-            f.flush()
-            os.fsync(f.fileno())
-        path = _link_new(tmp, folder, "board-%s-%s" % (name, time.strftime("%Y%m%d-%H%M%S")))
-    finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-    fsync_dir(folder)
+
+    def fill(add):
+        for arcname, path in ([(INFO_FILE, os.path.join(boards.folder(name), INFO_FILE))]
+                              + [("posts/" + os.path.basename(p), p)
+                                 for _, p in boards.post_files(name)]):
+            with open(path, "rb") as f:
+                add(arcname, f.read(), os.stat(path).st_mtime)
+
+    path, count = write_zip(zip_dir(ctx, "root"), "board-" + name, fill)
+    count -= 1  # the info file is no post
     ctx.log("board zip %s: %d posts" % (name, count))
     return path, count
 
