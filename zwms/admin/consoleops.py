@@ -114,7 +114,7 @@ def user_page(ctx, page=1, perpage=None, query=""):
                     accounts=rows)
 
 
-def _parse_values(values, allowed):
+def parse_values(values, allowed):
     """Parse {key: text}; raise FormErrors naming every bad field."""
     parsed, errors = {}, {}
     for key, text in values.items():
@@ -141,7 +141,7 @@ def user_update(ctx, aid, values, password=""):
     @return: the updated account.
     """
     account = ops.get_account(ctx, aid)
-    parsed = _parse_values(values, FIELDS_BY_KEY)
+    parsed = parse_values(values, FIELDS_BY_KEY)
     if "address" in parsed and parsed["address"] != account.address:
         try:
             ops._check_address_free(ctx, parsed["address"], owner=account.id)
@@ -174,7 +174,7 @@ def user_bulk(ctx, ids, values):
     allowed = {k: f for k, f in FIELDS_BY_KEY.items() if k not in NOT_BULK}
     if not values:
         raise FormErrors({"fields": "choose at least one field to set"})
-    _parse_values(values, allowed)
+    parse_values(values, allowed)
     done, failed = [], []
     for aid in ids:
         try:

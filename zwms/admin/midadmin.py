@@ -311,17 +311,7 @@ def _check_fields(ctx, scope, values, accounts):
     or one that breaks the group's total, a hosting address outside its
     domain.  Bad values raise FormErrors (400); forbidden fields OutOfScope.
     """
-    errors, parsed = {}, {}
-    for key, text in values.items():
-        if key not in FIELDS_BY_KEY:
-            errors[key] = "unknown account field"
-            continue
-        try:
-            parsed[key] = parse_field(key, text)
-        except InvalidValue as e:
-            errors[key] = str(e)
-    if errors:
-        raise FormErrors(errors)
+    parsed = consoleops.parse_values(values, FIELDS_BY_KEY)
     for key in ROOT_FIELDS:
         if key in parsed:
             if key == "boardgroup" and parsed[key] == scope.group:
