@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.test_webmail_webfolder -*-
 """
 Streaming multipart/form-data (RFC 7578) for big uploads: the web folder
-(/mail/webfolder) and the form mail (/formmail).
+(/mail/webfolder) and the form mail (/formmail); the other webmail uploads
+(compose, boards, bulk lists, contacts import) are left unparsed here too.
 
 Twisted's C{Request.requestReceived} reads a whole multipart body into
 memory to fill C{request.args} (C{_getMultiPartArgs}), whatever its size.
@@ -26,9 +27,10 @@ from zwms.errors import InvalidValue
 
 #: Request paths whose multipart bodies Twisted must not parse itself.
 STREAMED_PATHS = (b"/mail/webfolder/", b"/formmail",
-                  # The compose page parses its own uploads in a thread
-                  # (zwms.web.webmail.state.upload_form); issue 6.
-                  b"/mail/compose/")
+                  # These pages parse their own uploads in a thread
+                  # (zwms.web.webmail.state.upload_form).
+                  b"/mail/compose/", b"/mail/boards/", b"/mail/bulk/",
+                  b"/mail/contacts/")
 #: Bytes read from the body at a time.
 CHUNK = 64 * 1024
 #: Most bytes of one part's header block.
