@@ -29,6 +29,19 @@ class WebmailToolsInBrowser(BrowserTestCase):
         page.wait_for_url("**/folder/Inbox*")
         self.rand = re.search(r"/mail/box/([^/]+)/", page.url).group(1)
 
+    def test_every_side_bar_page_opens(self):
+        """Each page of the side bar opens without a page error (screenshots kept)."""
+        links = self.page.eval_on_selector_all(
+            "nav a", "els => els.map(e => e.getAttribute('href'))")
+        self.assertGreaterEqual(len(links), 10)
+        for href in links:
+            response = self.page.goto(self.url(href))
+            self.assertEqual(response.status, 200, href)
+            self.assertTrue(self.page.inner_text("main").strip(), href)
+            name = href.replace("/mail/", "").replace(self.rand, "")
+            self.shot("webmail-" + re.sub(r"/+", "-", name).strip("-"))
+        self.assertEqual(self.errors, [])
+
     def test_add_contact_then_complete_it_in_compose(self):
         page = self.page
         page.click("nav a[href='/mail/contacts/%s/']" % self.rand)
