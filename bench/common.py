@@ -196,13 +196,18 @@ class Child:
 
 
 class Spy:
-    """py-spy recording one process (collapsed stacks, GIL-holding samples)."""
+    """
+    py-spy recording one process (collapsed stacks, GIL-holding samples;
+    with BENCH_SPY=wall in the environment: every sample, idle included,
+    to see where threads wait).
+    """
 
-    def __init__(self, pid, output, rate=250):
+    def __init__(self, pid, output, rate=int(os.environ.get("BENCH_SPY_RATE", "250"))):
         self.output = output
+        mode = ["--idle"] if os.environ.get("BENCH_SPY") == "wall" else ["--gil"]
         self.process = subprocess.Popen(
-            ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--threads", "--gil",
-             "--rate", str(rate), "--output", output, "--nonblocking"],
+            ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--threads"] + mode +
+            ["--rate", str(rate), "--output", output, "--nonblocking"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.0)
 

@@ -119,3 +119,24 @@ class PropertyTests(unittest.SynchronousTestCase):
         self.assertEqual(len(decision.accounts), 1)
         for channel, text in decision.log_lines():
             self.assertIsInstance(text, str)
+
+
+class LazyParseTests(unittest.SynchronousTestCase):
+    """Issue 8: nothing is parsed until a check reads the headers."""
+
+    def test_headers_parsed_once_and_only_when_read(self):
+        from zwms.policy import content as content_module
+        calls = []
+        real = content_module.header_block
+
+        def counting(data):
+            calls.append(data)
+            return real(data)
+
+        self.patch(content_module, "header_block", counting)
+        c = Content(b"From: =?UTF-8?B?7ZmN6ri464+Z?= <Hong@Example.COM>\r\n"
+                    b"Subject: hi\r\n\r\nbody\r\n")
+        self.assertEqual(calls, [])
+        self.assertEqual(c.subject, "hi")
+        self.assertEqual((c.from_name, c.from_address), ("홍길동", "hong@example.com"))
+        self.assertEqual(len(calls), 1)

@@ -809,6 +809,52 @@ class RetrievalTests(SynchronousTestCase):
                          b"+OK top of message follows\r\n" + header + b"\r\nbody 1\r\n.\r\n")
 
 
+class RetrievalProducerTests(RetrievalTests):
+    """
+    The same retrievals through the producer path (answers over
+    DIRECT_WRITE, or after FLUSH_EVERY bytes written at once): the 16 KiB
+    chunk edges of FileSender must not matter there either.
+    """
+
+    def setUp(self):
+        RetrievalTests.setUp(self)
+        from zwms.pop3 import server as server_module
+        self.patch(server_module, "DIRECT_WRITE", 0)
+
+
+class DirectWriteTests(SynchronousTestCase):
+    """Issue 8: small answers written at once, but never unbounded."""
+
+    def setUp(self):
+        self.services = new_services(self.mktemp())
+        self.factory = POP3Factory(self.services, run_blocking=synchronous)
+        self.mbox = FakeMailbox([b"m" * 1000 + b"\r\n"] * 3000)
+        self.factory.open_mailbox = lambda account: self.mbox
+        self.client = Client(self.factory)
+        self.client.take()
+        self.client.talk(LOGIN)
+
+    def test_pipelined_retrs_wait_for_the_transport_after_a_megabyte(self):
+        from zwms.pop3 import server as server_module
+        self.client.proto.dataReceived(b"".join(b"RETR %d\r\n" % i for i in range(1, 3001)))
+        out = self.client.transport.value()
+        answered = out.count(b"octets\r\n")
+        # Written at once up to FLUSH_EVERY, then one answer through the
+        # producer, which holds the rest until the transport asks for more.
+        each = len(b"+OK 1002 octets\r\n") + 1005
+        self.assertEqual(answered, server_module.FLUSH_EVERY // each + 1)
+        self.assertIsNotNone(self.client.transport.producer)
+        self.assertLess(len(out), server_module.FLUSH_EVERY + 2 * each)
+        self.client.settle()
+        self.assertEqual(self.client.transport.value().count(b"octets\r\n"), 3000)
+        self.assertEqual(len(self.mbox.retrieved), 3000)
+
+    def test_idle_timeout_after_direct_writes_aborts(self):
+        self.client.talk(b"RETR 1\r\n")
+        self.services.clock.advance(600)
+        self.assertTrue(self.client.transport.disconnected, "aborted, not a graceful close")
+
+
 class WireTests(SynchronousTestCase):
     """zwms.pop3.wire on its own."""
 

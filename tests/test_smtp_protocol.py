@@ -378,7 +378,8 @@ class PipeliningTests(SynchronousTestCase):
                     b"RCPT TO:<nobody@example.com>\r\nDATA\r\nSubject: p\r\n\r\nbody\r\n.\r\n"
                     b"QUIT\r\n")
         self.assertEqual(client.read(), ["250 Sender address accepted"])
-        self.assertEqual(client.transport.producerState, "paused")
+        # A few held lines do not pause the transport (see the next test).
+        self.assertEqual(client.transport.producerState, "producing")
         pending.release()
         self.assertEqual(client.read(), ["250 Recipient address accepted"])
         pending.release()
@@ -388,6 +389,22 @@ class PipeliningTests(SynchronousTestCase):
                                          "221 example.com closing connection"])
         self.assertEqual(client.transport.producerState, "producing")
         self.assertEqual(len(stored(self.services)), 1)
+
+    def test_much_held_input_pauses_the_transport(self):
+        from zwms.smtp import protocol as protocol_module
+        pending = PendingDirectory(self.services.directory)
+        self.services.directory = pending
+        client = Client(make_factory(self.services))
+        client.envelope()   # its RCPT waits for the directory
+        noops = b"NOOP\r\n" * (protocol_module.HOLD_LIMIT // 6)
+        client.send(noops)
+        self.assertEqual(client.transport.producerState, "producing")
+        client.send(b"NOOP\r\n")
+        self.assertEqual(client.transport.producerState, "paused")
+        self.assertEqual(client.read(), [])
+        pending.release()
+        self.assertEqual(client.transport.producerState, "producing")
+        self.assertEqual(len(client.read()), 1 + len(noops) // 6 + 1)
 
     def test_pending_store(self):
         self.services.mail.pending = True
@@ -615,3 +632,119 @@ class ResolutionShapeTests(SynchronousTestCase):
         self.assertEqual(client.envelope()[-1], "550 Error. User not found")
         self.assertEqual(services.logs.lines["MailServer"][-1],
                          "Receiver not defined <alice@example.com>")
+
+
+class DataChunkTests(SynchronousTestCase):
+    """
+    Issue 8: DATA is taken in chunks (up to CRLF.CRLF or the last complete
+    line), dot-unstuffed over the whole chunk; the result must be the same
+    bytes, however the client's bytes are cut into reads.
+    """
+
+    BODY = (b"Received: from a by b; Mon, 1 Jan 2024 00:00:00 +0000\r\n"
+            b"Subject: chunks\r\n\r\n"
+            b".starts with a dot\r\n..two dots\r\n...\r\n.\tx\r\nplain\r\n"
+            b"bare\nlf.\n.\r\rcr\r\n\r\n.. \r\nend\r\n")
+
+    def unstuffed(self, body):
+        return CRLF.join(x[1:] if x[:1] == b"." else x for x in body.split(CRLF))
+
+    def session(self):
+        services = services_for(self)
+        client = Client(make_factory(services))
+        client.envelope()
+        self.assertEqual(client.cmd(b"DATA"), ["354 Start mail input; end with <CRLF>.<CRLF>"])
+        return services, client
+
+    def test_every_cut_gives_the_same_message(self):
+        wire = self.BODY + b".\r\nNOOP\r\n"
+        for cut in range(1, len(wire)):
+            services, client = self.session()
+            client.send(wire[:cut])
+            client.send(wire[cut:])
+            self.assertEqual(client.read(), ["250 OK. Mail received", "250 OK"], cut)
+            self.assertEqual(stored(services),
+                             [expected_head(services) + self.unstuffed(self.BODY)], cut)
+
+    def test_one_read_with_the_next_transaction(self):
+        services, client = self.session()
+        client.send(self.BODY + b".\r\nMAIL FROM:<bob@remote.example>\r\n"
+                    b"RCPT TO:<alice@example.com>\r\nDATA\r\nSubject: 2\r\n\r\n.x\r\n.\r\n")
+        self.assertEqual(client.read(), [
+            "250 OK. Mail received", "250 Sender address accepted",
+            "250 Recipient address accepted", "354 Start mail input; end with <CRLF>.<CRLF>",
+            "250 OK. Mail received"])
+        self.assertEqual(stored(services), [
+            expected_head(services) + self.unstuffed(self.BODY),
+            expected_head(services) + b"Subject: 2\r\n\r\nx\r\n"])
+
+    def test_empty_message(self):
+        services, client = self.session()
+        client.send(b".\r\n")
+        self.assertEqual(client.read(), ["250 OK. Mail received"])
+        self.assertEqual(stored(services), [expected_head(services)])
+
+    def test_long_line_inside_a_big_read_closes(self):
+        services, client = self.session()
+        client.send(b"Subject: x\r\n\r\n" + b"ok\r\n" * 20000 + b"A" * 70000 + b"\r\n"
+                    + b"ok\r\n.\r\nMAIL FROM:<a@remote.example>\r\n")
+        self.assertEqual(client.read(), ["500 Error. Line too long"])
+        self.assertTrue(client.closed)
+        self.assertEqual(stored(services), [])
+        self.assertIn("Line too long (70000 bytes), session closed",
+                      services.logs.lines["MailServer"])
+
+    def test_many_lines_of_64k_in_one_read_are_accepted(self):
+        services, client = self.session()
+        line = b"B" * (64 * 1024)
+        client.send(b"Subject: x\r\n\r\n" + (line + b"\r\n") * 3 + b".\r\n")
+        self.assertEqual(client.read(), ["250 OK. Mail received"])
+        self.assertTrue(stored(services)[0].endswith((line + b"\r\n") * 3))
+
+    def test_hops_counted_across_reads(self):
+        services, client = self.session()
+        hop = b"Received: from a by b; Mon, 1 Jan 2024 00:00:00 +0000\r\n"
+        for _ in range(51):
+            client.send(hop)
+        client.send(b"\r\nbody\r\n.\r\n")
+        self.assertEqual(client.read(), ["554 Error. Too many hops. Mail loop detected"])
+        self.assertEqual(stored(services), [])
+
+    def test_received_in_the_body_is_not_a_hop(self):
+        services, client = self.session()
+        hop = b"Received: from a by b; Mon, 1 Jan 2024 00:00:00 +0000\r\n"
+        client.send(b"Subject: x\r\n\r\n" + hop * 60 + b".\r\n")
+        self.assertEqual(client.read(), ["250 OK. Mail received"])
+
+    def test_idle_timer_restarts_on_each_read(self):
+        services, client = self.session()
+        for _ in range(3):
+            services.clock.advance(299)
+            client.send(b"more text\r\n")
+        self.assertFalse(client.closed)
+        services.clock.advance(300)
+        self.assertTrue(client.closed)
+        self.assertEqual(stored(services), [])
+
+
+class LineOverTests(SynchronousTestCase):
+    """The long-line check of DATA chunks against the plain split."""
+
+    def check(self, chunk, limit):
+        from zwms.smtp.protocol import _line_over
+        lines = chunk.split(b"\r\n")
+        expected = max(lines, key=len) if max(map(len, lines)) > limit else None
+        self.assertEqual(_line_over(chunk, limit), expected, (len(chunk), limit))
+
+    def test_every_length_and_place(self):
+        limit = 20
+        for before in range(0, 45, 3):
+            for length in range(limit - 3, limit + 4):
+                for after in (0, 1, 7, 30):
+                    chunk = (b"ab\r\n" * before + b"x" * length + b"\r\n"
+                             + b"\r\n" * after)
+                    self.check(chunk, limit)
+                    self.check(b"y" * before + b"\r\n" + chunk, limit)
+                    # Bare CR and LF do not end lines.
+                    self.check(chunk.replace(b"x" * 3, b"\r\n\n", 1).replace(b"\n\n", b"\r\r"),
+                               limit)

@@ -29,6 +29,7 @@ from zwms.store.accounts import CorruptAccount, FileAccounts
 from zwms.store.mailstore import FileMailStore, StoreStopped
 from zwms.store.memory import MemoryAccounts, MemoryMailStore
 from zwms.store.relay_memory import RelayMemory
+from zwms.pop3 import wire
 
 
 def call(f, *args):
@@ -540,6 +541,223 @@ class FileMailStoreTests(MailStoreTestsMixin, FileMailStoreTestsBase):
 
 
 # -- the account store suite ---------------------------------------------------
+
+
+class WriteRoundAndWireTests(FileMailStoreTestsBase):
+    """
+    Issue 8: one fsync round per batch (files written first, fsynced
+    together, then renamed), a failing file fails only its own job, and
+    the POP3 size kept in the index.
+    """
+
+    @defer.inlineCallbacks
+    def test_files_written_before_any_fsync_then_renamed(self):
+        events = []
+        real_fsync, real_rename = os.fsync, os.rename
+
+        def fsync(fd):
+            events.append(("fsync", sorted(n for n in os.listdir(self.folder())
+                                           if n.startswith(TMP_PREFIX))))
+            return real_fsync(fd)
+
+        def rename(src, dst):
+            events.append(("rename", None))
+            return real_rename(src, dst)
+
+        self.patch(os, "fsync", fsync)
+        self.patch(os, "rename", rename)
+        self.store._gate.clear()
+        ds = [self.store.deliver([Delivery("alice", b"m%d" % i)]) for i in range(3)]
+        self.store._gate.set()
+        yield defer.gatherResults(ds)
+        kinds = [k for k, _ in events]
+        # Three file fsyncs (all three temp files already there), then the
+        # renames, then the folder's fsync.
+        self.assertEqual(kinds, ["fsync"] * 3 + ["rename"] * 3 + ["fsync"])
+        self.assertEqual([len(t) for k, t in events[:3]], [3, 3, 3])
+        self.assertEqual(len(self.files()), 3)
+        self.assertFalse([n for n in self.files() if n.startswith(TMP_PREFIX)])
+
+    @defer.inlineCallbacks
+    def test_failing_fsync_fails_only_its_job(self):
+        real_fsync = os.fsync
+        poisoned = []
+
+        def fsync(fd):
+            if os.fstat(fd).st_size == len(b"poison"):
+                poisoned.append(fd)
+                raise OSError(errno.EIO, "I/O error")
+            return real_fsync(fd)
+
+        self.patch(os, "fsync", fsync)
+        self.store._gate.clear()
+        good = [self.store.deliver([Delivery("alice", b"good")]) for _ in range(3)]
+        bad = self.store.deliver([Delivery("alice", b"ok"), Delivery("bob", b"poison")])
+        self.store._gate.set()
+        names = yield defer.gatherResults(good)
+        yield self.assertFailure(bad, OSError)
+        self.assertEqual(len(poisoned), 1)
+        self.assertEqual(len(self.files()), 3)
+        self.assertEqual(self.files("bob"), [])
+        self.assertEqual(len(self.store.messages("alice")), 3)
+        self.assertIn(names[0][0] + ".eml", self.files())
+
+    @defer.inlineCallbacks
+    def test_many_files_in_one_batch_bound_open_files(self):
+        self.patch(mailstore_module, "MAX_OPEN", 4)
+        names = yield self.store.deliver([Delivery("alice", b"%d" % i) for i in range(10)])
+        self.assertEqual(len(set(names)), 10)
+        self.assertEqual(self.files(), sorted(n + ".eml" for n in names))
+
+    @defer.inlineCallbacks
+    def test_wire_size_kept_at_delivery(self):
+        names = yield self.store.deliver([
+            Delivery("alice", b"a\r\nb\r\n"), Delivery("alice", b"bare\nlf\nend"),
+            Delivery("alice", b"")])
+        self.assertEqual(self.store.wire_sizes("alice"),
+                         {names[0]: 6, names[1]: 15, names[2]: 0})
+        self.assertEqual(self.store.wire_sizes("bob"), {})
+
+    @defer.inlineCallbacks
+    def test_wire_size_of_large_messages_left_to_pop3(self):
+        limit = mailstore_module.WIRE_AT_DELIVERY
+        names = yield self.store.deliver([Delivery("alice", b"x" * (limit - 2) + b"\r\n"),
+                                          Delivery("alice", b"y" * (limit - 1) + b"\r\n")])
+        self.assertEqual(self.store.wire_sizes("alice"), {names[0]: limit})
+        self.assertEqual([m.size for m in self.store.messages("alice")], [limit, limit + 1])
+
+    @defer.inlineCallbacks
+    def test_reindex_keeps_wire_of_unchanged_files_only(self):
+        names = yield self.store.deliver([Delivery("alice", b"x\n"), Delivery("alice", b"y")])
+        with open(os.path.join(self.folder(), names[1] + ".eml"), "wb") as f:
+            f.write(b"changed\n")
+        with open(os.path.join(self.folder(), "imported.eml"), "wb") as f:
+            f.write(b"new\n")
+        self.assertEqual(self.store.reindex("alice"), 3)
+        self.assertEqual(self.store.wire_sizes("alice"), {names[0]: 3})
+        yield self.store.record_pop3("alice", "Inbox", {names[1]: (9, 0), "imported": (5, 1)})
+        self.assertEqual(self.store.wire_sizes("alice"),
+                         {names[0]: 3, names[1]: 9, "imported": 5})
+
+    @defer.inlineCallbacks
+    def test_next_files_are_written_while_a_batch_commits(self):
+        import threading
+        import time
+        self.patch(mailstore_module, "PIPELINE_BYTES", 1)
+        held, release = threading.Event(), threading.Event()
+        real_commit = FileMailStore._commit
+
+        def commit(store, db, work, results, written):
+            if work[0].kind == "deliver" and work[0].args[0][2] == b"first":
+                held.set()
+                release.wait(10)
+            return real_commit(store, db, work, results, written)
+
+        self.patch(FileMailStore, "_commit", commit)
+        fired = []
+        first = self.store.deliver([Delivery("alice", b"first")])
+        first.addCallback(lambda names: fired.append("first") or names)
+        self.assertTrue(held.wait(10))
+        second = self.store.deliver([Delivery("alice", b"second")])
+        second.addCallback(lambda names: fired.append("second") or names)
+        deadline = time.monotonic() + 10
+        while len([n for n in self.files() if n.endswith(".eml")]) < 2:
+            self.assertLess(time.monotonic(), deadline, "second file not written")
+            time.sleep(0.01)
+        # A delete waits for both deliveries' commits (it removes files).
+        gone = self.store.delete("alice", "Inbox", ["nothing"])
+        gone.addCallback(lambda n: fired.append("delete") or n)
+        time.sleep(0.1)
+        self.assertEqual(fired, [])
+        self.assertEqual(self.store.messages("alice"), [])
+        release.set()
+        names = yield defer.gatherResults([first, second, gone])
+        self.assertEqual(fired, ["first", "second", "delete"])
+        self.assertEqual([m.name for m in self.store.messages("alice")],
+                         names[0] + names[1])
+
+    def test_read_file_reads_to_the_end(self):
+        path = os.path.join(self.mktemp())
+        data = os.urandom(200000)
+        with open(path, "wb") as f:
+            f.write(data)
+        self.assertEqual(mailstore_module._read_file(path), data)
+        real_fstat = os.fstat
+
+        class Small:
+            st_size = 10
+
+        # The file grew after fstat: read on to its end.
+        self.patch(os, "fstat", lambda fd: Small())
+        self.assertEqual(mailstore_module._read_file(path), data)
+        self.patch(os, "fstat", real_fstat)
+        with open(path, "wb") as f:
+            pass
+        self.assertEqual(mailstore_module._read_file(path), b"")
+
+    @defer.inlineCallbacks
+    def test_pop3_rows(self):
+        names = yield self.store.deliver([Delivery("alice", b"a\n"), Delivery("alice", b"bc")])
+        yield self.store.mark_fetched("alice", [names[1]])
+        rows = self.store.pop3_rows("alice")
+        infos = self.store.messages("alice")
+        self.assertEqual([(r.name, r.folder, r.size, r.received, bool(r.fetched), bool(r.seen),
+                           bool(r.bad)) for r in rows],
+                         [(m.name, m.folder, m.size, m.received, m.fetched, m.seen, m.bad)
+                          for m in infos])
+        self.assertEqual([r.wire for r in rows], [3, 4])
+        self.assertEqual([r.plain for r in rows], [0, 0])
+        self.assertEqual([r.fetched for r in rows], [0, 1])
+        self.assertEqual(self.store.pop3_rows("bob"), [])
+
+    @defer.inlineCallbacks
+    def test_plain_flag(self):
+        cases = [(b"a\r\nb\r\n", 1), (b"", 1), (b"a\r\n.b\r\n", 0), (b".a\r\n", 0),
+                 (b"a\nb\r\n", 0), (b"a\r\nb", 0), (b"a.\r\n.", 0), (b"x.y\r\n", 1)]
+        names = yield self.store.deliver([Delivery("alice", d) for d, _ in cases])
+        plain = {r.name: r.plain for r in self.store.pop3_rows("alice")}
+        self.assertEqual([plain[n] for n in names], [p for _, p in cases])
+        for data, _ in cases:
+            self.assertEqual(wire.pop3_facts(data)[0], len(wire.normalise(data)))
+
+    def test_record_pop3_checks_its_input(self):
+        self.failureResultOf(self.store.record_pop3("alice", "Inbox", {"../x": (1, 0)}),
+                             NoSuchMessage)
+        self.failureResultOf(self.store.record_pop3("alice", "Inbox", {"a": ("many", 0)}),
+                             ValueError)
+
+    @defer.inlineCallbacks
+    def test_old_index_gets_the_wire_column(self):
+        names = yield self.store.deliver([Delivery("alice", b"old\n")])
+        yield self.store.stop()
+        db = sqlite3.connect(self.home.index_db)
+        # The schema before issue 8, without the wire column.
+        db.execute(mailstore_module.SCHEMA.replace("messages (", "old (")
+                   .replace("    wire     INTEGER,\n", "").replace("    plain    INTEGER,\n", ""))
+        db.execute("INSERT INTO old SELECT account, folder, name, size, received, fetched, "
+                   "seen, bad FROM messages")
+        db.execute("DROP TABLE messages")
+        db.execute("ALTER TABLE old RENAME TO messages")
+        db.commit()
+        db.close()
+        store = FileMailStore(self.home, reactor=reactor)
+        self.addCleanup(store.stop)
+        self.assertEqual(store.wire_sizes("alice"), {})
+        self.assertEqual([m.name for m in store.messages("alice")], names)
+        more = yield store.deliver([Delivery("alice", b"new\n")])
+        self.assertEqual(store.wire_sizes("alice"), {more[0]: 5})
+        # A second store (another process) finds the column there.
+        other = FileMailStore(self.home, reactor=reactor)
+        self.addCleanup(other.stop)
+        self.assertEqual(other.wire_sizes("alice"), {more[0]: 5})
+
+    @defer.inlineCallbacks
+    def test_deleted_account_is_refused_after_its_path_was_cached(self):
+        yield self.store.deliver([Delivery("bob", b"one")])
+        import shutil
+        shutil.rmtree(os.path.join(self.home.userd, "bob"))
+        yield self.assertFailure(self.store.deliver([Delivery("bob", b"two")]), NoSuchAccount)
+        self.assertFalse(os.path.exists(os.path.join(self.home.userd, "bob")))
 
 
 class AccountStoreTestsMixin:

@@ -62,7 +62,7 @@ class POP3Factory(protocol.ServerFactory):
 
     def open_mailbox(self, account):
         """@return: a Deferred firing with the session's mailbox (§31 policy)."""
-        return open_mailbox(self.services, account)
+        return open_mailbox(self.services, account, self.run_blocking)
 
     def stop_accepting(self):
         """Server stopping: new sessions get -ERR and are closed."""

@@ -35,7 +35,7 @@ from twisted.mail.interfaces import IMailboxPOP3
 from zope.interface import implementer
 
 from zwms.errors import NoSuchMessage
-from zwms.pop3.wire import unique_id, wire_size
+from zwms.pop3.wire import pop3_facts, unique_id, wire_size
 
 INBOX = "Inbox"
 
@@ -80,29 +80,64 @@ def select_offered(infos, account, settings):
     return chosen
 
 
+#: Messages up to this size (the index's) are read in the reactor thread: one
+#: read of a file the page cache most likely holds, cheaper than a thread
+#: hop; larger ones are read in a thread.
+INLINE_READ = 256 * 1024
+
+
+def _now(f, *args):
+    """Run C{f} at once (no thread given)."""
+    return f(*args)
+
+
+class _Message(io.BytesIO):
+    """
+    A message's bytes; C{clean}: already in the CRLF form POP3 sends;
+    C{plain}: also without a line to dot-stuff (sent as it is).
+    """
+
+    clean = False
+    plain = False
+
+
 @implementer(IZWMSMailbox)
 class POP3Mailbox:
     """
     The offered mails of one session, read through L{zwms.interfaces.IMailStore}.
 
-    Sizes are computed when first asked (LIST, STAT) by reading the message
-    once: a stored message may hold bare LFs, and the size must be that of
-    the CRLF form the client receives (L{zwms.pop3.wire.wire_size}).
+    Sizes (LIST, STAT) are those of the CRLF form the client receives
+    (L{zwms.pop3.wire.wire_size}: a stored message may hold bare LFs).  The
+    store keeps them in its index at delivery (C{pop3_rows}), so listing
+    reads no message; a size it lacks (a message indexed by reindex) is
+    measured once, all of them in one thread job, and handed back to the
+    store (C{record_pop3}) for the next session.
     """
 
     loginDelay = 0
     messageExpiration = None
 
-    def __init__(self, mail, account_id, offered, folder=INBOX):
+    def __init__(self, mail, account_id, offered, folder=INBOX, wire=None, run_blocking=None,
+                 plain=None):
         """
         @param mail: the L{zwms.interfaces.IMailStore}.
         @param offered: L{zwms.account.MessageInfo} rows, in session order.
+        @param wire: C{{name: POP3 size}} known to the store, if any.
+        @param plain: names of the messages the store says are sent as they
+            are (CRLF-clean, no line starting with a dot), if any.
+        @param run_blocking: C{f(*args)} running file reads off the reactor
+            (large messages, sizes to measure), answering a Deferred or a
+            value; None: inline.
         """
         self._mail = mail
         self.account_id = account_id
         self.folder = folder
         self._offered = list(offered)
-        self._sizes = [None] * len(self._offered)
+        wire = wire or {}
+        self._sizes = [wire.get(m.name) for m in self._offered]
+        plain = plain or ()
+        self._plain = [m.name in plain for m in self._offered]
+        self._run = run_blocking or _now
         self._deleted = set()
         self._retrieved = set()
 
@@ -117,56 +152,85 @@ class POP3Mailbox:
         self._check(index)
         self._retrieved.add(index)
 
-    def _read(self, index):
-        return defer.maybeDeferred(self._mail.read, self.account_id, self.folder,
-                                   self._offered[index].name)
 
-    def _size(self, index):
-        if self._sizes[index] is not None:
-            return defer.succeed(self._sizes[index])
+    def _measure(self, indexes):
+        """
+        (Thread) the POP3 facts of C{indexes}: C{{index: (size, plain)}}; a
+        message removed meanwhile (webmail) is listed with the index's size,
+        and RETR will say it is gone.
+        """
+        facts = {}
+        for index in indexes:
+            info = self._offered[index]
+            try:
+                facts[index] = pop3_facts(self._mail.read(self.account_id, self.folder,
+                                                          info.name))
+            except NoSuchMessage:
+                facts[index] = (info.size, 0)
+        return facts
 
-        def measured(data):
-            self._sizes[index] = wire_size(data)
-            return self._sizes[index]
+    def _fill(self, indexes):
+        """Measure the missing sizes of C{indexes}; a Deferred firing when known."""
+        missing = [i for i in indexes if self._sizes[i] is None]
+        if not missing:
+            return defer.succeed(None)
 
-        def gone(failure):
-            # Removed meanwhile (webmail): list it with the index's size;
-            # RETR will say it is gone.
-            failure.trap(NoSuchMessage)
-            return self._offered[index].size
+        def measured(facts):
+            for index, (size, plain) in facts.items():
+                self._sizes[index] = size
+                self._plain[index] = bool(plain)
+            self._remember({self._offered[i].name: f for i, f in facts.items()})
 
-        return self._read(index).addCallbacks(measured, gone)
+        return defer.maybeDeferred(self._run, self._measure, missing).addCallback(measured)
+
+    def _remember(self, facts):
+        """Hand measured facts to the store's index (a cache: failures are harmless)."""
+        record = getattr(self._mail, "record_pop3", None)
+        if record is None or not facts:
+            return
+        d = defer.maybeDeferred(record, self.account_id, self.folder, facts)
+        d.addErrback(lambda failure: None)
 
     def listMessages(self, index=None):
         if index is not None:
             self._check(index)
             if index in self._deleted:
                 return 0
-            return self._size(index)
-        return self._all_sizes()
+            if self._sizes[index] is not None:
+                return self._sizes[index]
+            return self._fill([index]).addCallback(lambda _: self._sizes[index])
+        if None not in self._sizes:
+            return self._listing()
+        return self._fill(range(len(self._offered))).addCallback(lambda _: self._listing())
 
-    @defer.inlineCallbacks
-    def _all_sizes(self):
-        sizes = []
-        for index in range(len(self._offered)):
-            if index in self._deleted:
-                sizes.append(0)
-            else:
-                sizes.append((yield self._size(index)))
-        return sizes
+    def _listing(self):
+        return [0 if i in self._deleted else size for i, size in enumerate(self._sizes)]
 
     def getMessage(self, index):
         """
-        @return: a Deferred firing with a file holding the stored bytes;
-            it fails with L{NoSuchMessage} when the mail is gone.
+        A file holding the stored bytes: at once for a message up to
+        INLINE_READ bytes, else a Deferred (read in a thread).  Raises (or
+        fails with) L{NoSuchMessage} when the mail is gone.
         """
         self._check(index)
+        info = self._offered[index]
+        if info.size <= INLINE_READ:
+            return self._opened(self._mail.read(self.account_id, self.folder, info.name), index)
+        d = defer.maybeDeferred(self._run, self._mail.read, self.account_id, self.folder,
+                                info.name)
+        return d.addCallback(self._opened, index)
 
-        def opened(data):
+    def _opened(self, data, index):
+        if self._sizes[index] is None:
             self._sizes[index] = wire_size(data)
-            return io.BytesIO(data)
-
-        return self._read(index).addCallback(opened)
+        message = _Message(data)
+        # The store's size equals the length: the bytes are CRLF-clean (no
+        # bare CR or LF, a final CRLF), nothing to normalise; "plain" (and
+        # the file is still the size the index says): no dot to stuff either.
+        message.clean = self._sizes[index] == len(data)
+        message.plain = (message.clean and self._plain[index]
+                         and len(data) == self._offered[index].size)
+        return message
 
     def getUidl(self, index):
         self._check(index)
@@ -198,13 +262,28 @@ class POP3Mailbox:
         return len(retrieved), len(deleted)
 
 
-def open_mailbox(services, account):
+def open_mailbox(services, account, run_blocking=None):
     """
-    Load the Inbox index and apply the §31 policy.
+    Load the Inbox index (and the POP3 sizes the store knows) and apply the
+    §31 policy.
 
+    @param run_blocking: see L{POP3Mailbox}.
     @return: a Deferred firing with a L{POP3Mailbox}.
     """
-    d = defer.maybeDeferred(services.mail.messages, account.id, INBOX)
-    d.addCallback(lambda infos: POP3Mailbox(
-        services.mail, account.id, select_offered(infos, account, services.settings)))
-    return d
+    mail = services.mail
+    rows = getattr(mail, "pop3_rows", None)
+    if rows is not None:
+        # The file store: rows and POP3 sizes in one query.
+        def loaded(infos):
+            return POP3Mailbox(mail, account.id,
+                               select_offered(infos, account, services.settings),
+                               wire={m.name: m.wire for m in infos if m.wire is not None},
+                               plain={m.name for m in infos if m.plain},
+                               run_blocking=run_blocking)
+        return defer.maybeDeferred(rows, account.id, INBOX).addCallback(loaded)
+
+    def listed(infos):
+        return POP3Mailbox(mail, account.id, select_offered(infos, account, services.settings),
+                           run_blocking=run_blocking)
+
+    return defer.maybeDeferred(mail.messages, account.id, INBOX).addCallback(listed)

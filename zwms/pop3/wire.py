@@ -58,6 +58,17 @@ def wire_size(data):
     return size
 
 
+def pop3_facts(data):
+    """
+    (POP3 size, plain) of a stored message: its length with CRLF line ends, and
+    1 when the stored bytes are exactly what RETR sends before its final
+    "." (CRLF-clean, no line starting with a dot), else 0.
+    """
+    wire = wire_size(data)
+    plain = wire == len(data) and not data.startswith(b".") and b"\n." not in data
+    return wire, int(plain)
+
+
 def dot_stuff(data):
     """
     Double the "." that starts any line of CRLF-normalised C{data}, over the

@@ -457,9 +457,10 @@ class LocalDelivery:
 @implementer(smtp.IMessage)
 class Message:
     """
-    One message on its way to the store.  C{lineReceived} gets the lines
-    already dot-unstuffed, without their CRLF; the stored bytes are the
-    Return-Path and Received lines followed by those lines joined with CRLF,
+    One message on its way to the store.  C{chunkReceived} gets complete
+    lines (CRLF-ended, already dot-unstuffed), as many at once as the
+    protocol has; C{lineReceived} one line without its CRLF.  The stored
+    bytes are the Return-Path and Received lines followed by those lines,
     nothing else changed (SPEC §0 "Replies").
     """
 
@@ -473,27 +474,43 @@ class Message:
         self._lines = []
 
     def lineReceived(self, line):
+        """Keep one line (without its CRLF); see L{chunkReceived}."""
+        self.chunkReceived(line + b"\r\n")
+
+    def chunkReceived(self, chunk):
         """
-        Keep one line; raise a L{Reply} once the message is over the size
-        limit or has looped (the protocol then swallows the rest of DATA).
+        Keep complete CRLF-ended lines; raise a L{Reply} once the message is
+        over the size limit or has looped (the protocol then swallows the
+        rest of DATA).  Only the header lines are looked at one by one (for
+        Received:); the body is kept as it comes.
         """
         if self._lines is None:
             return
-        self.size += len(line) + 2
+        self.size += len(chunk)
         if self.max_size and self.size > self.max_size:
             self._lines = None
             raise reply(replies.OVER_WORK_SIZE, replies.LOG_WORK_LIMIT,
                         "(%s)" % self.describe())
         if self._in_header:
-            if not line:
+            self._header_lines(chunk)
+        self._lines.append(chunk)
+
+    def _header_lines(self, chunk):
+        pos, size = 0, len(chunk)
+        while pos < size:
+            end = chunk.find(b"\r\n", pos)
+            if end < 0:
+                end = size
+            if end == pos:
                 self._in_header = False
-            elif line[:9].lower() == b"received:":
+                return
+            if chunk[pos:pos + 9].lower() == b"received:":
                 self.hops += 1
                 if self.hops > MAX_HOPS:
                     self._lines = None
                     raise reply(TOO_MANY_HOPS, replies.LOG_LOOPS_BACK,
                                 "(%d Received headers, %s)" % (self.hops, self.describe()))
-        self._lines.append(line)
+            pos = end + 2
 
     def describe(self):
         """The envelope for a log line: <from> -> <to>, ..."""
@@ -508,10 +525,7 @@ class Message:
         services = self.delivery.services
         head = received_header(self.envelope, self.delivery.domain(), message_id,
                                services.clock.seconds())
-        body = b"\r\n".join(self._lines)
-        if self._lines:
-            body += b"\r\n"
-        return head + body
+        return b"".join([head] + self._lines)
 
     def eomReceived(self):
         """

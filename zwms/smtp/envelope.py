@@ -7,6 +7,7 @@ delivery: envelope paths kept exactly as written (L{Path}), the RCPT user
 """
 
 import email.utils
+import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -87,6 +88,12 @@ def ip_literal(ip):
     return "[%s]" % (ip,)
 
 
+@functools.lru_cache(maxsize=8)
+def _date(second):
+    """The header date of one second (formatted once, not per message)."""
+    return email.utils.formatdate(second, localtime=True)
+
+
 def received_header(envelope, domain, message_id, when):
     """
     The Received header (RFC 5321 §4.4) as CRLF-terminated bytes.  "for"
@@ -96,7 +103,7 @@ def received_header(envelope, domain, message_id, when):
     lines = ["Received: from %s (%s)" % (envelope.helo or "unknown",
                                          ip_literal(envelope.peer_ip)),
              "\tby %s with %s id %s" % (domain, envelope.with_name, message_id)]
-    date = email.utils.formatdate(when, localtime=True)
+    date = _date(int(when))
     if len(envelope.recipients) == 1 and getattr(envelope.recipients[0], "mailing", None) is None:
         # (A list's copies do not show the list name to their recipients.)
         lines.append("\tfor <%s>; %s" % (envelope.recipients[0].address, date))

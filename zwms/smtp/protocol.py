@@ -10,9 +10,15 @@ but owns the parts where Twisted 26.10 has holes:
   never ends DATA: no SMTP smuggling); a line over 64 KiB is answered 500
   and the connection is closed, so the rest of a body is never read as
   commands;
+- DATA is taken in chunks, not lines (profiled: per-line handling was over
+  half the time of a 100 KB message): everything up to the CRLF.CRLF
+  terminator, or up to the last complete line, is dot-unstuffed at once
+  and handed to the message; the idle timer restarts once per read, not
+  once per line;
 - ordering: a command whose answer is pending (a Deferred from the store or
-  the directory) pauses the transport and holds the pipelined lines behind
-  it, so replies always come in order;
+  the directory) holds the pipelined lines behind it, so replies always
+  come in order; the transport is paused only once more than HOLD_LIMIT
+  bytes are held (pausing for every command cost two epoll changes each);
 - STARTTLS drops the plaintext pipelined after it and forgets the session;
 - AUTH is offered and accepted only over TLS or from loopback; a malformed
   AUTH is answered, never a dropped connection;
@@ -61,6 +67,28 @@ def is_local_peer(ip):
     return address.is_loopback or bool(mapped and mapped.is_loopback)
 
 
+def _line_over(chunk, limit):
+    """
+    A CRLF-delimited line of C{chunk} longer than C{limit}, or None.
+
+    A line longer than C{limit} holds a whole window [k*limit/2,
+    (k+1)*limit/2] without a CRLF; one C{find} per window rules that out
+    for ordinary text, and only a chunk with such a window is split.
+    """
+    half = limit // 2
+    for start in range(0, len(chunk), half):
+        if chunk.find(b"\r\n", start, start + half + 1) < 0:
+            break
+    else:
+        return None
+    longest = max(chunk.split(b"\r\n"), key=len)
+    return longest if len(longest) > limit else None
+
+
+#: Bytes held behind a pending answer before the transport is paused.
+HOLD_LIMIT = 256 * 1024
+
+
 class SMTPServer(SecurityCommands, smtp.ESMTP):
     """
     One SMTP session.  The factory sets C{factory}, C{portal}, C{host},
@@ -82,6 +110,7 @@ class SMTPServer(SecurityCommands, smtp.ESMTP):
         self._buffer = b""
         self._pos = 0
         self._waiting = None
+        self._paused = False
         self._closing = False
         self._drained = []
         self._message = None
@@ -143,6 +172,10 @@ class SMTPServer(SecurityCommands, smtp.ESMTP):
         self.setTimeout(None)
 
     def timeoutConnection(self):
+        if self._waiting is not None:
+            # We are the slow side (a store write): no idle time counts.
+            self.setTimeout(self.timeout)
+            return
         self._abortMessage()
         self.reply(replies.IDLE_TIMEOUT)
 
@@ -213,12 +246,23 @@ class SMTPServer(SecurityCommands, smtp.ESMTP):
     def dataReceived(self, data):
         if self._closing:
             return
+        # Once per read, not per line.
+        self.resetTimeout()
         self._buffer += data
+        if self._waiting is not None:
+            if not self._paused and len(self._buffer) - self._pos > HOLD_LIMIT:
+                self._paused = True
+                self.transport.pauseProducing()
+            return
         self._drain()
 
     def _drain(self):
         """Run the buffered lines, one at a time, unless an answer is pending."""
         while self._waiting is None and not self._closing:
+            if self.mode == DATA:
+                if not self._dataChunk():
+                    break
+                continue
             end = self._buffer.find(b"\r\n", self._pos)
             if end < 0:
                 break
@@ -253,15 +297,22 @@ class SMTPServer(SecurityCommands, smtp.ESMTP):
         self._close()
 
     def lineReceived(self, line):
-        self.resetTimeout()
+        mode = self.mode
+        if mode == DATA:
+            self._guarded(self._dataLine, line)
+        elif mode == AUTH:
+            self._guarded(self._authLine, line)
+        else:
+            self._guarded(self._commandLine, line)
+
+    def _guarded(self, handler, *args):
+        """
+        Run one handler; wait for the Deferred it returns; an unexpected
+        error is a 451 (and, inside DATA or AUTH, the end of the session).
+        """
         mode = self.mode
         try:
-            if mode == DATA:
-                result = self._dataLine(line)
-            elif mode == AUTH:
-                result = self._authLine(line)
-            else:
-                result = self._commandLine(line)
+            result = handler(*args)
         except Exception:
             self.logFailure(tfailure.Failure())
             self.reply(replies.TEMPORARY_FAILURE)
@@ -274,6 +325,60 @@ class SMTPServer(SecurityCommands, smtp.ESMTP):
         if isinstance(result, defer.Deferred):
             self._waitFor(result)
 
+    def _dataChunk(self):
+        """
+        DATA mode: hand the message every complete line buffered, at once,
+        up to the terminating "." line (then end the data).  Lines end
+        only at CRLF, so CRLF.CRLF is the only terminator (no smuggling
+        with bare LF or CR); a line over MAX_LENGTH closes the session as
+        in command mode.
+
+        @return: False when no complete line is buffered.
+        """
+        buf, pos = self._buffer, self._pos
+        if buf.startswith(b".\r\n", pos):
+            self._pos = pos + 3
+            self._guarded(self._endOfData)
+            return True
+        end = buf.find(b"\r\n.\r\n", pos)
+        if end >= 0:
+            stop, self._pos, final = end + 2, end + 5, True
+        else:
+            end = buf.rfind(b"\r\n", pos)
+            if end < 0:
+                return False
+            stop = self._pos = end + 2
+            final = False
+        chunk = buf[pos:stop]
+        if len(chunk) > self.MAX_LENGTH + 2:
+            longest = _line_over(chunk, self.MAX_LENGTH)
+            if longest is not None:
+                self.lineLengthExceeded(longest)
+                return False
+        self._guarded(self._dataLines, chunk)
+        if final and not self._closing:
+            self._guarded(self._endOfData)
+        return True
+
+    def _dataLines(self, chunk):
+        """
+        Complete CRLF-ended DATA lines (no terminator among them): remove
+        the transparency dot of each line starting with one (RFC 5321
+        §4.5.2), over the whole chunk, and hand them to the message.
+        """
+        if self._datafailed is not None:
+            return None
+        if chunk[:1] == b".":
+            chunk = chunk[1:]
+        chunk = chunk.replace(b"\r\n.", b"\r\n")
+        try:
+            self._message.chunkReceived(chunk)
+        except (Reply, smtp.SMTPServerError) as e:
+            # Over the size limit or looping: swallow the rest, store nothing.
+            self._datafailed = e
+            self._message.connectionLost()
+        return None
+
     def _waitFor(self, d):
         fired = []
         d.addBoth(lambda r: fired.append(True) or r)
@@ -281,8 +386,6 @@ class SMTPServer(SecurityCommands, smtp.ESMTP):
             d.addErrback(self._unhandled)
             return
         self._waiting = d
-        self.transport.pauseProducing()
-        self.setTimeout(None)
         d.addErrback(self._unhandled)
         d.addBoth(self._resume)
 
@@ -300,8 +403,10 @@ class SMTPServer(SecurityCommands, smtp.ESMTP):
         if self.factory is not None and self.factory.shutting_down:
             self.shutdown()
             return
-        self.transport.resumeProducing()
-        self.setTimeout(self.timeout)
+        if self._paused:
+            self._paused = False
+            self.transport.resumeProducing()
+        self.resetTimeout()
         self._drain()
 
     def shutdown(self):
