@@ -24,6 +24,7 @@ from zwms.fileio import TMP_PREFIX, atomic_write
 from zwms.home import Home
 from zwms.interfaces import IAccountStore, IMailStore, IRelayMemory
 from zwms.store import mailstore as mailstore_module
+from zwms.store import mailindex, mailwriter
 from zwms.store import passwords
 from zwms.store.accounts import CorruptAccount, FileAccounts
 from zwms.store.mailstore import FileMailStore, StoreStopped
@@ -378,7 +379,7 @@ class FileMailStoreTests(MailStoreTestsMixin, FileMailStoreTestsBase):
                 return getattr(self.db, name)
 
         yield self.store.stop()
-        self.patch(mailstore_module, "connect", lambda path: FailingCommit(real_connect(path)))
+        self.patch(mailwriter, "connect", lambda path: FailingCommit(real_connect(path)))
         store = FileMailStore(self.home, reactor=reactor)
         self.addCleanup(store.stop)
         yield self.assertFailure(store.deliver([Delivery("alice", b"x")]),
@@ -419,7 +420,7 @@ class FileMailStoreTests(MailStoreTestsMixin, FileMailStoreTestsBase):
             return real_batch(store, db, batch)
 
         self.patch(os, "fsync", fsync)
-        self.patch(mailstore_module, "fsync_dir", fsync_dir)
+        self.patch(mailwriter, "fsync_dir", fsync_dir)
         self.patch(FileMailStore, "_run_batch", run_batch)
         self.store._gate.clear()  # hold the writer while 50 jobs queue up
         ds = [self.store.deliver([Delivery("alice", b"message %d" % i)]) for i in range(50)]
@@ -604,10 +605,26 @@ class WriteRoundAndWireTests(FileMailStoreTestsBase):
 
     @defer.inlineCallbacks
     def test_many_files_in_one_batch_bound_open_files(self):
-        self.patch(mailstore_module, "MAX_OPEN", 4)
+        self.patch(mailwriter, "MAX_OPEN", 4)
+        rounds, real_round = [], FileMailStore._sync_round
+
+        def sync_round(store, round_, staged, fail):
+            rounds.append(len(round_))
+            return real_round(store, round_, staged, fail)
+
+        self.patch(FileMailStore, "_sync_round", sync_round)
         names = yield self.store.deliver([Delivery("alice", b"%d" % i) for i in range(10)])
         self.assertEqual(len(set(names)), 10)
         self.assertEqual(self.files(), sorted(n + ".eml" for n in names))
+        # The bound is checked between jobs: ten jobs of one batch are
+        # fsynced in rounds of at most MAX_OPEN open temp files.
+        del rounds[:]
+        self.store._gate.clear()
+        ds = [self.store.deliver([Delivery("bob", b"%d" % i)]) for i in range(10)]
+        self.store._gate.set()
+        more = yield defer.gatherResults(ds)
+        self.assertEqual(rounds, [4, 4, 2])
+        self.assertEqual(self.files("bob"), sorted(n[0] + ".eml" for n in more))
 
     @defer.inlineCallbacks
     def test_wire_size_kept_at_delivery(self):
@@ -643,7 +660,7 @@ class WriteRoundAndWireTests(FileMailStoreTestsBase):
     def test_next_files_are_written_while_a_batch_commits(self):
         import threading
         import time
-        self.patch(mailstore_module, "PIPELINE_BYTES", 1)
+        self.patch(mailwriter, "PIPELINE_BYTES", 1)
         held, release = threading.Event(), threading.Event()
         real_commit = FileMailStore._commit
 
@@ -750,6 +767,23 @@ class WriteRoundAndWireTests(FileMailStoreTestsBase):
         other = FileMailStore(self.home, reactor=reactor)
         self.addCleanup(other.stop)
         self.assertEqual(other.wire_sizes("alice"), {more[0]: 5})
+
+    @defer.inlineCallbacks
+    def test_old_index_gets_the_counts_index(self):
+        names = yield self.store.deliver([Delivery("alice", b"a"), Delivery("alice", b"b")])
+        yield self.store.mark_seen("alice", "Inbox", names[:1])
+        yield self.store.stop()
+        db = sqlite3.connect(self.home.index_db)
+        db.execute("DROP INDEX messages_seen")   # an index.db from before it
+        db.commit()
+        db.close()
+        store = FileMailStore(self.home, reactor=reactor)
+        self.addCleanup(store.stop)
+        # counts() reads the index alone, no table row.
+        plan = " ".join(row[-1] for row in store._db().execute(
+            "EXPLAIN QUERY PLAN " + mailindex.COUNTS, ("alice",)))
+        self.assertIn("COVERING INDEX messages_seen", plan)
+        self.assertEqual(store.counts("alice"), {"Inbox": (2, 1)})
 
     @defer.inlineCallbacks
     def test_deleted_account_is_refused_after_its_path_was_cached(self):
