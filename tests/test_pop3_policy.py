@@ -15,7 +15,9 @@ from tests.helpers import make_services
 from tests.test_pop3_protocol import PEER, Client, new_services, synchronous
 from zwms import logs
 from zwms.account import Delivery, MessageInfo
+from zwms.pop3 import login as login_module
 from zwms.pop3.factory import POP3Factory
+from zwms.pop3.login import LoginCache
 from zwms.pop3.mailbox import select_offered
 
 
@@ -225,6 +227,153 @@ class OffPolicyTests(PolicyTestBase):
         client, reply = self.session()
         self.assertEqual(reply, b"-ERR [SYS/PERM] POP3 service is turned off\r\n"
                                 b"-ERR USER first\r\n")
+
+
+class LoginCacheTests(PolicyTestBase):
+    """
+    Issue 8: a password verified lately against the account's current hash
+    is not checked with argon2 again; anything else is.
+    """
+
+    def setUp(self):
+        PolicyTestBase.setUp(self)
+        self.checks = []
+        check = self.services.accounts.check_password
+
+        def counted(account_id, password):
+            self.checks.append(account_id)
+            return check(account_id, password)
+
+        self.services.accounts.check_password = counted
+
+    refused = LoginPolicyTests.refused
+
+    def logged_in(self, password=b"secret", user=b"alice"):
+        client, reply = self.session(user=user, password=password)
+        return reply.endswith(b"+OK maildrop has 0 messages\r\n")
+
+    def test_pop3authcache_setting(self):
+        """zwms.cfg POP3AUTHCACHE sets the cache's life; 0 turns it off."""
+        self.assertEqual(POP3Factory(self.services).login_cache.ttl, 900)
+        self.services.settings._values["POP3AUTHCACHE"] = 60
+        self.assertEqual(POP3Factory(self.services).login_cache.ttl, 60)
+        self.services.settings._values["POP3AUTHCACHE"] = 0
+        self.assertIsNone(POP3Factory(self.services).login_cache)
+
+    def test_second_login_skips_the_check(self):
+        self.assertTrue(self.logged_in())
+        self.assertTrue(self.logged_in())
+        self.assertTrue(self.logged_in(user=b"alice@example.com"))
+        self.assertEqual(self.checks, ["alice"])
+        self.assertEqual(self.services.logs.lines[logs.POP],
+                         ["POP3 login alice (0 offered)"] * 3)
+
+    def test_wrong_password_is_always_checked_and_never_remembered(self):
+        self.assertTrue(self.logged_in())
+        self.refused(b"alice", b"Secret", b"[AUTH] Authentication failed", "wrong password")
+        self.refused(b"alice", b"Secret", b"[AUTH] Authentication failed", "wrong password")
+        self.assertEqual(self.checks, ["alice"] * 3)
+        # The right one is still remembered.
+        self.assertTrue(self.logged_in())
+        self.assertEqual(len(self.checks), 3)
+
+    def test_changed_password_misses(self):
+        self.assertTrue(self.logged_in())
+        self.services.accounts.set("alice", "password", "newer")
+        self.refused(b"alice", b"secret", b"[AUTH] Authentication failed", "wrong password")
+        self.assertTrue(self.logged_in(b"newer"))
+        self.assertTrue(self.logged_in(b"newer"))
+        self.assertEqual(self.checks, ["alice"] * 3)
+
+    def test_entry_expires(self):
+        self.assertTrue(self.logged_in())
+        self.services.clock.advance(login_module.CACHE_TTL - 1)
+        self.assertTrue(self.logged_in())
+        self.assertEqual(len(self.checks), 1)
+        self.services.clock.advance(1)
+        self.assertTrue(self.logged_in())
+        self.assertEqual(len(self.checks), 2)
+
+    def test_account_state_is_read_at_every_login(self):
+        self.assertTrue(self.logged_in())
+        self.services.accounts.set("alice", "locked", "1")
+        self.refused(b"alice", b"secret", b"[SYS/PERM] Account is locked", "locked account")
+        self.services.accounts.set("alice", "locked", "0")
+        self.services.accounts.set("alice", "active", "0")
+        self.refused(b"alice", b"secret", b"[SYS/PERM] Account is inactive", "inactive account")
+        self.services.accounts.delete("alice")
+        self.refused(b"alice", b"secret", b"[AUTH] Authentication failed", "unknown user")
+        self.assertEqual(self.checks, ["alice"])
+
+    def test_password_changed_during_the_check_is_not_remembered(self):
+        check = self.services.accounts.check_password
+
+        def changing(account_id, password):
+            ok = check(account_id, password)
+            self.services.accounts.set("alice", "password", "other")
+            return ok
+
+        self.services.accounts.check_password = changing
+        self.assertTrue(self.logged_in())
+        # Remembered against the new hash, "secret" would now open "other"'s account.
+        self.services.accounts.check_password = check
+        self.refused(b"alice", b"secret", b"[AUTH] Authentication failed", "wrong password")
+        self.assertTrue(self.logged_in(b"other"))
+
+    def test_damaged_account_before_the_check_goes_the_usual_way(self):
+        # The first accounts.get after the login name is resolved is the
+        # cache's look before the password check.
+        get, login_account = self.services.accounts.get, self.services.directory.login_account
+        armed = []
+
+        def resolve(name):
+            account_id = login_account(name)
+            armed.append(True)
+            return account_id
+
+        def failing_once(account_id):
+            if armed:
+                armed.pop()
+                raise ValueError("damaged account.cfg")
+            return get(account_id)
+
+        self.services.directory.login_account = resolve
+        self.services.accounts.get = failing_once
+        self.assertTrue(self.logged_in())
+        self.assertTrue(self.logged_in())
+        # The failed look only cost a check: the second login was remembered.
+        self.assertEqual(self.checks, ["alice", "alice"])
+        self.assertEqual(armed, [])
+
+    def test_disabled(self):
+        self.factory = POP3Factory(self.services, run_blocking=synchronous, login_cache=False)
+        self.assertIsNone(self.factory.login_cache)
+        for _ in range(3):
+            self.assertTrue(self.logged_in())
+        self.assertEqual(self.checks, ["alice"] * 3)
+
+    def test_bounded_least_recently_used_go_first(self):
+        for name in ("bob", "carol"):
+            self.services.accounts.add(name, "pw-" + name)
+        self.factory = POP3Factory(self.services, run_blocking=synchronous,
+                                   login_cache=LoginCache(size=2, clock=self.services.clock))
+        self.assertTrue(self.logged_in())
+        self.assertTrue(self.logged_in(b"pw-bob", b"bob"))
+        self.assertTrue(self.logged_in())                      # alice used last
+        self.assertTrue(self.logged_in(b"pw-carol", b"carol"))  # bob goes
+        self.assertEqual(len(self.factory.login_cache), 2)
+        self.assertTrue(self.logged_in())
+        self.assertTrue(self.logged_in(b"pw-bob", b"bob"))
+        self.assertEqual(self.checks, ["alice", "bob", "carol", "bob"])
+
+    def test_the_password_is_not_kept(self):
+        cache = LoginCache(clock=self.services.clock)
+        account = self.services.accounts.get("alice")
+        cache.remember(account, "secret")
+        self.assertTrue(cache.verified(account, "secret"))
+        self.assertFalse(cache.verified(account, "secreT"))
+        self.assertNotIn("secret", repr(cache._entries))
+        self.assertNotIn(b"secret", b"".join(d for _, d in cache._entries.values()))
 
 
 class FetchPolicyTests(PolicyTestBase):

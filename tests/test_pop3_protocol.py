@@ -11,12 +11,12 @@ until the test releases them (as Twisted's test_pop3.py does).
 import io
 
 from hypothesis import given, strategies as st
-from twisted.internet import defer
+from twisted.internet import defer, protocol, task
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
@@ -853,6 +853,117 @@ class DirectWriteTests(SynchronousTestCase):
         self.client.talk(b"RETR 1\r\n")
         self.services.clock.advance(600)
         self.assertTrue(self.client.transport.disconnected, "aborted, not a graceful close")
+
+
+class _Reader(protocol.Protocol):
+    """A client over a real socket: collects bytes, fires when the server closes."""
+
+    def __init__(self):
+        self.data = []
+        self.done = defer.Deferred()
+
+    def dataReceived(self, data):
+        self.data.append(data)
+
+    def connectionLost(self, reason):
+        self.done.callback(b"".join(self.data))
+
+
+class RealSocketTests(TestCase):
+    """
+    Issue 8: on a plain TCP connection answers go to the socket at once
+    (C{POP3Server._write}); what the socket does not take waits in
+    Twisted's buffer, in order, and a client that does not read still makes
+    the server hold at most about FLUSH_EVERY bytes.
+    """
+
+    def setUp(self):
+        from twisted.internet import reactor
+        self.reactor = reactor
+        self.services = new_services(self.mktemp())
+        self.factory = POP3Factory(self.services, run_blocking=synchronous)
+        self.servers = []
+        build = self.factory.buildProtocol
+
+        def building(addr):
+            p = build(addr)
+            self.servers.append(p)
+            return p
+
+        self.factory.buildProtocol = building
+        port = reactor.listenTCP(0, self.factory, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        self.port = port.getHost().port
+
+    def connect(self, messages):
+        self.mbox = FakeMailbox(messages)
+        self.factory.open_mailbox = lambda account: self.mbox
+        client = protocol.ClientCreator(self.reactor, _Reader)
+        return client.connectTCP("127.0.0.1", self.port)
+
+    def expected(self, messages):
+        out = [b"+OK zWMS POP3 server ready\r\n", b"+OK send PASS\r\n",
+               b"+OK maildrop has %d messages\r\n" % len(messages)]
+        for m in messages:
+            out.append(b"+OK %d octets\r\n" % len(m) + m + b".\r\n")
+        out.append(b"+OK zWMS POP3 server signing off\r\n")
+        return b"".join(out)
+
+    def held(self):
+        """Bytes the server's transport holds in its own buffer."""
+        t = self.servers[0].transport
+        return len(t.dataBuffer) - t.offset + t._tempDataLen
+
+    @defer.inlineCallbacks
+    def test_pipelined_answers_exact(self):
+        messages = [b"Subject: %d\r\n\r\n" % i + b"z" * (i * 997 % 60000) + b"\r\n"
+                    for i in range(60)]
+        reader = yield self.connect(messages)
+        reader.transport.write(LOGIN + b"".join(b"RETR %d\r\n" % i for i in range(1, 61))
+                               + b"QUIT\r\n")
+        data = yield reader.done
+        self.assertEqual(data, self.expected(messages))
+        self.assertEqual(self.mbox.retrieved, list(range(60)))
+
+    @defer.inlineCallbacks
+    def test_small_answers_bypass_the_transport_buffer(self):
+        messages = [b"Subject: small\r\n\r\n" + b"s" * 1000 + b"\r\n"] * 20
+        reader = yield self.connect(messages)
+        reader.transport.write(LOGIN)
+        while len(b"".join(reader.data)) < 60:
+            yield task.deferLater(self.reactor, 0.01, lambda: None)
+        buffered = []
+        transport = self.servers[0].transport
+        write = transport.write
+        transport.write = lambda data: (buffered.append(data), write(data))
+        reader.transport.write(b"".join(b"RETR %d\r\n" % i for i in range(1, 21)) + b"QUIT\r\n")
+        data = yield reader.done
+        self.assertEqual(data, self.expected(messages))
+        self.assertEqual(buffered, [])
+
+    @defer.inlineCallbacks
+    def test_client_not_reading_holds_bounded_memory(self):
+        from zwms.pop3 import server as server_module
+        each = b"x" * 40000 + b"\r\n"
+        messages = [each] * 1000       # 40 MB asked for, far beyond the socket buffers
+        reader = yield self.connect(messages)
+        reader.transport.pauseProducing()
+        reader.transport.write(LOGIN + b"".join(b"RETR %d\r\n" % i for i in range(1, 1001))
+                               + b"QUIT\r\n")
+        # Wait until the server stops: its answer is waiting on the producer.
+        for _ in range(200):
+            yield task.deferLater(self.reactor, 0.02, lambda: None)
+            if self.servers and self.servers[0]._sender is not None:
+                break
+        server = self.servers[0]
+        self.assertIsNotNone(server._sender)
+        yield task.deferLater(self.reactor, 0.2, lambda: None)
+        self.assertLess(self.held(), server_module.FLUSH_EVERY + 2 * len(each) + 100)
+        self.assertLess(len(self.mbox.retrieved), 1000)
+        reader.transport.resumeProducing()
+        data = yield reader.done
+        self.assertEqual(data, self.expected(messages))
+        self.assertEqual(len(self.mbox.retrieved), 1000)
 
 
 class WireTests(SynchronousTestCase):

@@ -157,6 +157,8 @@ KEYS = (
     _zk("ZIPDIR", "./zip/", parse_path, "mailbox zip path"),
     _zk("MAXMAILSIZE", 51200, parse_int, "largest message in KB (max system work size)"),
     _zk("QUEUELIFETIME", 5, parse_int, "days a queued message is retried before it bounces"),
+    _zk("POP3AUTHCACHE", 900, parse_int,
+        "seconds a POP3 login is remembered so a client's next poll skips argon2 (0 = off)"),
     _zk("REMOTEPORT", 25, parse_int, "SMTP port of remote mail servers (change only for tests)"),
     _zk("LOOPBACKMX", False, parse_bool,
         "allow MX hosts on 127.0.0.0/8 other than our own listeners (tests only)"),

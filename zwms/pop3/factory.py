@@ -6,7 +6,7 @@ Listeners themselves are made by zwms/service.py.
 
 from twisted.internet import protocol
 
-from zwms.pop3.login import authenticate, default_run_blocking
+from zwms.pop3.login import LoginCache, authenticate, default_run_blocking
 from zwms.pop3.mailbox import open_mailbox
 from zwms.pop3.server import IDLE_TIMEOUT, POP3Server
 
@@ -28,13 +28,18 @@ class POP3Factory(protocol.ServerFactory):
         Tests pass a synchronous runner.
     @param timeout: idle seconds before a session is closed.
     @param max_failures: failed logins before a session is closed.
+    @param login_cache: a L{zwms.pop3.login.LoginCache} (default: a new
+        one on the services' clock that keeps a login for zwms.cfg
+        POP3AUTHCACHE seconds, none when that is 0), or False to check
+        every password with argon2.
     """
 
     protocol = POP3Server
     noisy = False
 
     def __init__(self, services, tls_context=None, implicit_tls=False,
-                 run_blocking=None, timeout=IDLE_TIMEOUT, max_failures=MAX_FAILURES):
+                 run_blocking=None, timeout=IDLE_TIMEOUT, max_failures=MAX_FAILURES,
+                 login_cache=None):
         self.services = services
         self.tls_context = tls_context
         self.implicit_tls = implicit_tls
@@ -42,6 +47,11 @@ class POP3Factory(protocol.ServerFactory):
         self.timeout = timeout
         self.max_failures = max_failures
         self.stopping = False
+        if login_cache is None:
+            ttl = services.settings["POP3AUTHCACHE"]
+            login_cache = (LoginCache(ttl=ttl, clock=getattr(services, "clock", None))
+                           if ttl > 0 else False)
+        self.login_cache = None if login_cache is False else login_cache
 
     def buildProtocol(self, addr):
         p = protocol.ServerFactory.buildProtocol(self, addr)
@@ -58,7 +68,8 @@ class POP3Factory(protocol.ServerFactory):
         @return: a Deferred firing with the account or failing with
             L{zwms.pop3.login.LoginRefused}.
         """
-        return authenticate(self.services, user, password, self.run_blocking)
+        return authenticate(self.services, user, password, self.run_blocking,
+                            self.login_cache)
 
     def open_mailbox(self, account):
         """@return: a Deferred firing with the session's mailbox (§31 policy)."""
