@@ -356,18 +356,26 @@ class WebFolderApp:
                                   self.folders.mkdir, join(path, values.get("name", "")),
                                   shared)
 
+    async def _chosen(self, request, session, shared, values, chosen):
+        """
+        The folder of a change on chosen entries (the form's C{path});
+        @raise _PageError: a bad folder, or nothing chosen.
+        """
+        path = await self._folder_arg(request, session, shared, values.get("path", ""))
+        if not chosen:
+            raise _PageError(await self._page(request, session, shared, path, status=400,
+                                              error="Choose a file or folder."))
+        return path
+
     @app.route("/<rand>/<scope>/rename", methods=["POST"])
     @page("POST")
     @scoped
     async def rename(self, request, session, shared, values):
+        item = values.get("item", "")
         try:
-            path = await self._folder_arg(request, session, shared, values.get("path", ""))
+            path = await self._chosen(request, session, shared, values, item)
         except _PageError as e:
             return e.page
-        item = values.get("item", "")
-        if not item:
-            return await self._page(request, session, shared, path, status=400,
-                                    error="Choose a file or folder.")
         return await self._change(request, session, shared, path, "renamed",
                                   self.folders.rename, join(path, item),
                                   values.get("name", ""), shared)
@@ -376,14 +384,11 @@ class WebFolderApp:
     @page("POST")
     @scoped
     async def move(self, request, session, shared, values):
+        items = form_list(request, "item")
         try:
-            path = await self._folder_arg(request, session, shared, values.get("path", ""))
+            path = await self._chosen(request, session, shared, values, items)
         except _PageError as e:
             return e.page
-        items = form_list(request, "item")
-        if not items:
-            return await self._page(request, session, shared, path, status=400,
-                                    error="Choose a file or folder.")
         dest = values.get("dest", "")
         return await self._change(request, session, shared, path, "moved", _move_all,
                                   self.folders, [join(path, i) for i in items], dest, shared)
@@ -392,14 +397,11 @@ class WebFolderApp:
     @page("POST")
     @scoped
     async def delete(self, request, session, shared, values):
+        items = form_list(request, "item")
         try:
-            path = await self._folder_arg(request, session, shared, values.get("path", ""))
+            path = await self._chosen(request, session, shared, values, items)
         except _PageError as e:
             return e.page
-        items = form_list(request, "item")
-        if not items:
-            return await self._page(request, session, shared, path, status=400,
-                                    error="Choose a file or folder.")
         return await self._change(request, session, shared, path, "deleted",
                                   self.folders.delete, [join(path, i) for i in items], shared)
 
