@@ -181,6 +181,12 @@ class HelpApp:
                          admin=is_admin(wm.services, session), **values,
                          **(await wm.nav(session)))
 
+    async def _facts(self, request, session):
+        """This server's client settings as the user reached it (read in a thread)."""
+        wm = self.webmail
+        host = request_host(request, wm.services.settings["DOMAIN"])
+        return await wm.run(server_facts, wm.services, session.login, host)
+
     @app.route("/<rand>/", methods=["GET"])
     @page()
     async def index(self, request, session):
@@ -189,17 +195,13 @@ class HelpApp:
     @app.route("/<rand>/setup", methods=["GET"])
     @page()
     async def setup(self, request, session):
-        wm = self.webmail
-        host = request_host(request, wm.services.settings["DOMAIN"])
-        facts = await wm.run(server_facts, wm.services, session.login, host)
+        facts = await self._facts(request, session)
         return await self._render(request, session, "setup", facts=facts)
 
     @app.route("/<rand>/faq", methods=["GET"])
     @page()
     async def faq(self, request, session):
-        wm = self.webmail
-        host = request_host(request, wm.services.settings["DOMAIN"])
-        facts = await wm.run(server_facts, wm.services, session.login, host)
+        facts = await self._facts(request, session)
         return await self._render(request, session, "faq", facts=facts)
 
     @app.route("/<rand>/admin-faq", methods=["GET"])
@@ -209,8 +211,7 @@ class HelpApp:
         if not is_admin(wm.services, session):
             request.setResponseCode(403)
             return await self._render(request, session, "forbidden")
-        host = request_host(request, wm.services.settings["DOMAIN"])
-        facts = await wm.run(server_facts, wm.services, session.login, host)
+        facts = await self._facts(request, session)
         return await self._render(request, session, "admin-faq", facts=facts,
                                   home=wm.services.home.root)
 
